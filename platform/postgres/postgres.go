@@ -1,0 +1,151 @@
+// Package postgres holds what every service shares about the database: connecting, the schema and
+// its migrations, and reading the tally.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/config"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// TotalsChannel is the NOTIFY channel on which the database announces a changed tally.
+const TotalsChannel = "vote_totals_changed"
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Config says how to reach the database. URL may be empty: pgx then reads the standard libpq
+// variables (PGHOST, PGUSER, PGDATABASE, PGSSLMODE, …).
+type Config struct {
+	URL      string
+	Password config.Secret // from DATABASE_PASSWORD(_FILE); overrides a password in URL
+	AppName  string
+	MaxConns int32
+}
+
+// ConfigFromEnv reads DATABASE_URL and DATABASE_PASSWORD / DATABASE_PASSWORD_FILE.
+func ConfigFromEnv(env *config.Env, appName string, maxConns int) Config {
+	return Config{
+		URL:      env.String("DATABASE_URL", ""),
+		Password: env.Secret("DATABASE_PASSWORD"),
+		AppName:  appName,
+		MaxConns: int32(env.Int("DATABASE_MAX_CONNS", maxConns, 1, 1000)),
+	}
+}
+
+// Open returns a connection pool. It does not wait for the server: a service starts, reports not
+// ready, and connects when the database comes up.
+func Open(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		// pgx's message can quote the URL, password included; say only what is wrong.
+		return nil, errors.New("DATABASE_URL is not a valid PostgreSQL URL or key=value string")
+	}
+	if cfg.Password != "" {
+		pc.ConnConfig.Password = cfg.Password.Reveal()
+	}
+	if cfg.AppName != "" {
+		pc.ConnConfig.RuntimeParams["application_name"] = cfg.AppName
+	}
+	if cfg.MaxConns > 0 {
+		pc.MaxConns = cfg.MaxConns
+	}
+	pc.ConnConfig.ConnectTimeout = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres pool: %w", err)
+	}
+	return pool, nil
+}
+
+// Migrate brings the schema to the newest version. A session-level advisory lock serialises
+// concurrent callers, so any number of workers can start at once: the first migrates, the others
+// wait and find nothing to do.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300)) // 1 s × 300 tries
+	if err != nil {
+		return err
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	results, err := provider.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, r := range results {
+		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration.String())
+	}
+	return nil
+}
+
+// ErrNoSchema means the tables do not exist yet: the worker has not migrated the database.
+var ErrNoSchema = errors.New("schema not migrated yet (the worker creates it)")
+
+// SchemaReady reports whether the tables readers need exist. Readers use it in /readyz and wait
+// instead of failing every query until the worker has run the migrations.
+func SchemaReady(ctx context.Context, q Querier) error {
+	var ok bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass('vote_totals') IS NOT NULL`).Scan(&ok); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	if !ok {
+		return ErrNoSchema
+	}
+	return nil
+}
+
+// Querier is the part of a pool, connection or transaction that reads.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Totals returns votes per option key, from the totals the triggers maintain.
+func Totals(ctx context.Context, q Querier) (map[string]int64, error) {
+	rows, err := q.Query(ctx, `SELECT vote, votes FROM vote_totals`)
+	if err != nil {
+		return nil, fmt.Errorf("read totals: %w", err)
+	}
+	totals := make(map[string]int64, 2)
+	var (
+		key string
+		n   int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&key, &n}, func() error {
+		totals[key] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read totals: %w", err)
+	}
+	return totals, nil
+}
+
+// Tally reads the totals and lays them over the ballot.
+func Tally(ctx context.Context, q Querier, opts ballot.Options) (ballot.Tally, error) {
+	totals, err := Totals(ctx, q)
+	if err != nil {
+		return ballot.Tally{}, err
+	}
+	return ballot.NewTally(opts, totals), nil
+}

@@ -1,0 +1,280 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+const installPostgres = "install PostgreSQL (Debian: apt-get install postgresql) or set TEST_POSTGRES_URL " +
+	"to a superuser URL such as postgres://postgres:secret@127.0.0.1:5432/postgres?sslmode=disable"
+
+// Postgres returns the URL of a new, empty database for this test, dropped when the test ends.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	admin := sharedPostgresURL(t)
+	return createDatabase(t, admin)
+}
+
+func sharedPostgresURL(t testing.TB) string {
+	t.Helper()
+	if url := os.Getenv("TEST_POSTGRES_URL"); url != "" {
+		return url
+	}
+	requireMain(t)
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.postgres == nil {
+		s, err := startPostgres()
+		if err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		shared.postgres = s
+		shared.stops = append(shared.stops, func() { s.stop(); os.RemoveAll(s.dir) })
+	}
+	return shared.postgres.adminURL()
+}
+
+func createDatabase(t testing.TB, adminURL string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		t.Fatalf("testenv: connect to PostgreSQL: %v (%s)", err, installPostgres)
+	}
+	defer conn.Close(ctx)
+	name := UniqueName(t)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("testenv: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, adminURL)
+		if err != nil {
+			return // the server is gone (a test stopped it); its directory goes with it
+		}
+		defer conn.Close(ctx)
+		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	})
+	dbURL, err := withDatabase(adminURL, name)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	return dbURL
+}
+
+// withDatabase swaps the database name in a postgres:// URL.
+func withDatabase(raw, name string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", fmt.Errorf("TEST_POSTGRES_URL must be a postgres:// URL")
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// PostgresServer is a private PostgreSQL server a test can stop and start again.
+type PostgresServer struct {
+	bin  string // directory with initdb and postgres
+	dir  string // data directory and socket directory
+	port int
+	cred *syscall.Credential
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// StartPostgres starts a private server for this test, stopped and removed when the test ends.
+// Tests that take the database away use it; it always runs from the local binaries.
+func StartPostgres(t testing.TB) *PostgresServer {
+	t.Helper()
+	s, err := startPostgres()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(func() { s.stop(); os.RemoveAll(s.dir) })
+	return s
+}
+
+// URL returns the URL of a new database on this server for the test.
+func (s *PostgresServer) URL(t testing.TB) string {
+	t.Helper()
+	return createDatabase(t, s.adminURL())
+}
+
+// Stop shuts the server down (fast shutdown: clients are disconnected).
+func (s *PostgresServer) Stop(t testing.TB) {
+	t.Helper()
+	if err := s.stop(); err != nil {
+		t.Fatalf("testenv: stop postgres: %v", err)
+	}
+}
+
+// Start starts a stopped server again on the same port with the same data.
+func (s *PostgresServer) Start(t testing.TB) {
+	t.Helper()
+	if err := s.start(); err != nil {
+		t.Fatalf("testenv: restart postgres: %v", err)
+	}
+}
+
+func (s *PostgresServer) adminURL() string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.port)
+}
+
+func startPostgres() (*PostgresServer, error) {
+	bin, err := postgresBin()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "testenv-pg-")
+	if err != nil {
+		return nil, err
+	}
+	s := &PostgresServer{bin: bin, dir: dir}
+	// PostgreSQL refuses to run as root; CI runs tests as root, so the server runs as an
+	// unprivileged user that owns the data directory.
+	if os.Geteuid() == 0 {
+		cred, err := unprivileged()
+		if err != nil {
+			return nil, err
+		}
+		s.cred = cred
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return nil, err
+		}
+	}
+	initdb := s.command(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", "postgres",
+		"-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions")
+	if out, err := initdb.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+	}
+	if s.port, err = freePort(); err != nil {
+		return nil, err
+	}
+	if err := s.start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *PostgresServer) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	if s.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	return cmd
+}
+
+func (s *PostgresServer) start() error {
+	logf, err := os.OpenFile(filepath.Join(s.dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := s.command(filepath.Join(s.bin, "postgres"), "-D", filepath.Join(s.dir, "data"),
+		"-p", strconv.Itoa(s.port), "-k", s.dir,
+		"-c", "listen_addresses=127.0.0.1",
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "max_connections=300", "-c", "log_min_messages=warning")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	s.cmd = cmd
+	s.done = make(chan error, 1)
+	go func() { s.done <- cmd.Wait(); logf.Close() }()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := pgx.Connect(ctx, s.adminURL())
+		cancel()
+		if err == nil {
+			conn.Close(context.Background())
+			return nil
+		}
+		select {
+		case werr := <-s.done:
+			log, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
+			return fmt.Errorf("postgres exited at start (%v):\n%s", werr, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postgres did not accept connections within 30s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *PostgresServer) stop() error {
+	if s.cmd == nil {
+		return nil
+	}
+	s.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+	s.cmd = nil
+	return nil
+}
+
+// postgresBin finds the directory holding initdb and postgres: PATH first, then Debian's
+// versioned directories (which are not on PATH), newest version first.
+func postgresBin() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		dir := filepath.Dir(p)
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			dir = filepath.Dir(real)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "postgres")); err == nil {
+			return dir, nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return pgMajor(dirs[i]) > pgMajor(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	return "", errors.New("PostgreSQL server binaries (initdb, postgres) not found: " + installPostgres)
+}
+
+func pgMajor(dir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return n
+}
+
+// unprivileged returns the credentials of the postgres user, or of nobody.
+func unprivileged() (*syscall.Credential, error) {
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+	}
+	return nil, errors.New("running as root and no postgres or nobody user to run PostgreSQL as")
+}

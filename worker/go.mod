@@ -1,0 +1,7 @@
+module github.com/go-voting-app/voting-app/worker
+
+go 1.26.0
+
+require github.com/go-voting-app/voting-app/platform v0.0.0
+
+replace github.com/go-voting-app/voting-app/platform => ../platform
