@@ -67,15 +67,28 @@ func EntryFields(voter VoterID, option string, castAt time.Time) []string {
 	}
 }
 
-// DecodeError says why a queue entry cannot be applied. Such entries are dead-lettered with Reason.
+// DecodeError says why a queue entry cannot be applied. Such entries are dead-lettered with Reason;
+// Kind is one of a small fixed set, for metric labels.
 type DecodeError struct {
+	Kind   string
 	Reason string
 }
 
+// Kinds of malformed entries.
+const (
+	BadStreamID   = "bad_stream_id"
+	MissingField  = "missing_field"
+	BadFieldType  = "bad_field_type"
+	BadVoter      = "bad_voter"
+	UnknownOption = "unknown_option"
+	BadCastAt     = "bad_cast_at"
+	BadLegacy     = "bad_legacy"
+)
+
 func (e *DecodeError) Error() string { return "malformed vote entry: " + e.Reason }
 
-func malformed(format string, args ...any) error {
-	return &DecodeError{Reason: fmt.Sprintf(format, args...)}
+func malformed(kind, format string, args ...any) error {
+	return &DecodeError{Kind: kind, Reason: fmt.Sprintf(format, args...)}
 }
 
 // DecodeEntry validates one stream entry. fields are the entry's values as the Redis client returns
@@ -83,7 +96,7 @@ func malformed(format string, args ...any) error {
 func DecodeEntry(id string, fields map[string]any) (Vote, error) {
 	sid, err := ParseStreamID(id)
 	if err != nil {
-		return Vote{}, malformed("%v", err)
+		return Vote{}, malformed(BadStreamID, "%v", err)
 	}
 	if raw, ok := fields[FieldLegacy]; ok && len(fields) == 1 {
 		s, _ := raw.(string)
@@ -102,7 +115,7 @@ func DecodeEntry(id string, fields map[string]any) (Vote, error) {
 		s, _ := raw.(string)
 		ms, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || ms <= 0 {
-			return Vote{}, malformed("field %s %q is not a positive Unix millisecond time", FieldCastAt, truncate(s))
+			return Vote{}, malformed(BadCastAt, "field %s %q is not a positive Unix millisecond time", FieldCastAt, truncate(s))
 		}
 		castAt = time.UnixMilli(ms)
 	}
@@ -119,26 +132,26 @@ func decodeLegacy(sid StreamID, payload string) (Vote, error) {
 		Vote    *string `json:"vote"`
 	}
 	if err := json.Unmarshal([]byte(payload), &v); err != nil {
-		return Vote{}, malformed("legacy payload is not JSON: %v", err)
+		return Vote{}, malformed(BadLegacy, "legacy payload is not JSON: %v", err)
 	}
 	if v.VoterID == nil || v.Vote == nil {
-		return Vote{}, malformed("legacy payload needs string fields voter_id and vote")
+		return Vote{}, malformed(BadLegacy, "legacy payload needs string fields voter_id and vote")
 	}
 	return newVote(sid, *v.VoterID, *v.Vote, time.UnixMilli(sid.Ms))
 }
 
 func newVote(sid StreamID, voter, option string, castAt time.Time) (Vote, error) {
 	if voter == "" || len(voter) > MaxEntryVoterLen {
-		return Vote{}, malformed("voter id must have 1 to %d characters, got %d", MaxEntryVoterLen, len(voter))
+		return Vote{}, malformed(BadVoter, "voter id must have 1 to %d characters, got %d", MaxEntryVoterLen, len(voter))
 	}
 	for i := 0; i < len(voter); i++ {
 		c := voter[i]
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_') {
-			return Vote{}, malformed("voter id has a character outside [0-9A-Za-z_-]")
+			return Vote{}, malformed(BadVoter, "voter id has a character outside [0-9A-Za-z_-]")
 		}
 	}
 	if !ValidKey(option) {
-		return Vote{}, malformed("unknown option %q", truncate(option))
+		return Vote{}, malformed(UnknownOption, "unknown option %q", truncate(option))
 	}
 	return Vote{ID: sid, Voter: voter, Option: option, CastAt: castAt.UTC()}, nil
 }
@@ -146,11 +159,11 @@ func newVote(sid StreamID, voter, option string, castAt time.Time) (Vote, error)
 func stringField(fields map[string]any, name string) (string, error) {
 	raw, ok := fields[name]
 	if !ok {
-		return "", malformed("missing field %s", name)
+		return "", malformed(MissingField, "missing field %s", name)
 	}
 	s, ok := raw.(string)
 	if !ok {
-		return "", malformed("field %s is a %T, not a string", name, raw)
+		return "", malformed(BadFieldType, "field %s is a %T, not a string", name, raw)
 	}
 	return s, nil
 }

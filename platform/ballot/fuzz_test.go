@@ -26,8 +26,8 @@ func FuzzDecodeEntry(f *testing.F) {
 		v, err := DecodeEntry(id, m)
 		if err != nil {
 			var de *DecodeError
-			if !errors.As(err, &de) {
-				t.Fatalf("error is not a DecodeError: %v", err)
+			if !errors.As(err, &de) || de.Kind == "" {
+				t.Fatalf("error is not a DecodeError with a kind: %v", err)
 			}
 			return
 		}
