@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-voting-app/voting-app/platform/ballot"
+)
+
+// handleBallot shows the ballot, and the visitor's current choice when they have one.
+func handleBallot(s *site, opts ballot.Options, cookies cookiePolicy) http.HandlerFunc {
+	type option struct {
+		ballot.Option
+		Chosen bool
+	}
+	type page struct {
+		Question string
+		Options  []option
+		Choice   string // label of the option the visitor voted for, if any
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		// The ID is issued on the first visit, so the first vote already carries a known voter.
+		_, issued := cookies.voter(w, r)
+		var chosen ballot.Option
+		if !issued {
+			// A new voter has not voted, whatever a stale choice cookie says.
+			chosen, _ = choiceOf(r, opts)
+		}
+		p := page{Question: question(opts), Options: make([]option, len(opts)), Choice: chosen.Label}
+		for i, o := range opts {
+			p.Options[i] = option{Option: o, Chosen: o.Key == chosen.Key}
+		}
+		s.page(w, r, http.StatusOK, "ballot.html", p)
+	}
+}
+
+// handleVote takes a vote from the ballot's form and sends the browser back to the ballot
+// (post/redirect/get), so a reload does not post the form again.
+func handleVote(s *site, m *metrics, opts ballot.Options, box *ballotBox, cookies cookiePolicy) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		voter, _ := cookies.voter(w, r)
+		opt, err := formChoice(w, r, opts)
+		if err == nil {
+			err = box.Cast(r.Context(), voter, opt.Key)
+		}
+		if err != nil {
+			m.failed(err)
+			s.fail(w, r, err)
+			return
+		}
+		cookies.setChoice(w, r, opt.Key)
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	}
+}
+
+// handleAPIVote is handleVote for programs: {"vote":"a"} in, 202 and JSON out. The queue accepted
+// the vote; the worker counts it a moment later, hence Accepted rather than Created.
+func handleAPIVote(s *site, m *metrics, opts ballot.Options, box *ballotBox, cookies cookiePolicy) http.HandlerFunc {
+	type response struct {
+		Vote string `json:"vote"`
+		// Voter is the start of the voter ID, enough to match log lines; the whole ID stays in
+		// the HttpOnly cookie.
+		Voter string `json:"voter"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		voter, _ := cookies.voter(w, r)
+		opt, err := jsonChoice(w, r, opts)
+		if err == nil {
+			err = box.Cast(r.Context(), voter, opt.Key)
+		}
+		if err != nil {
+			m.failed(err)
+			s.fail(w, r, err)
+			return
+		}
+		cookies.setChoice(w, r, opt.Key)
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusAccepted, "application/json", response{Vote: opt.Key, Voter: string(voter)[:8]})
+	}
+}
+
+// handleOptions lists the ballot for programs.
+func handleOptions(opts ballot.Options) http.HandlerFunc {
+	type response struct {
+		Options ballot.Options `json:"options"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, "application/json", response{Options: opts})
+	}
+}
+
+// handleStatic serves the embedded assets under their hashed names.
+func handleStatic(s *site) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		f, fresh, ok := s.assets.lookup(chi.URLParam(r, "file"))
+		if !ok {
+			s.fail(w, r, errNotFound)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", contentType(f.hashedName))
+		if fresh {
+			h.Set("Cache-Control", "public, max-age=31536000, immutable")
+			h.Set("ETag", `"`+f.hash+`"`)
+		} else {
+			h.Set("Cache-Control", "no-cache")
+		}
+		http.ServeContent(w, r, f.hashedName, time.Time{}, bytes.NewReader(f.body))
+	}
+}
+
+var errNotFound = &requestError{kind: kindNotFound, msg: "There is nothing at this address."}
+
+func handleNotFound(s *site) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errNotFound) }
+}
+
+// handleCrossOrigin answers a POST that http.CrossOriginProtection refused.
+func handleCrossOrigin(s *site, m *metrics) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := &requestError{kind: kindCrossOrigin,
+			msg: "Votes are only taken from this site's own page. Open the ballot and vote there."}
+		m.failed(err)
+		s.fail(w, r, err)
+	}
+}

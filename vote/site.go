@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/go-voting-app/voting-app/platform/ballot"
+)
+
+// files are the page templates and static assets, built into the binary: the image has no files
+// besides it, and no page depends on a CDN.
+//
+//go:embed templates/*.html static/*
+var files embed.FS
+
+// site renders pages and errors. Everything on it is fixed at start.
+type site struct {
+	log    *slog.Logger
+	tmpl   *template.Template
+	assets *assets
+}
+
+func newSite(log *slog.Logger, opts ballot.Options, hostname string) *site {
+	static, err := fs.Sub(files, "static")
+	if err != nil {
+		panic(err) // the directory is embedded: it exists
+	}
+	a := newAssets(static)
+	funcs := template.FuncMap{
+		"asset":    a.path,
+		"hostname": func() string { return hostname },
+		"title":    func() string { return question(opts) },
+	}
+	// Must: the templates are part of the binary, so a broken one fails every test at once.
+	tmpl := template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/*.html"))
+	return &site{log: log, tmpl: tmpl, assets: a}
+}
+
+// question is the ballot's heading, "Cats or Dogs?".
+func question(opts ballot.Options) string {
+	labels := make([]string, len(opts))
+	for i, o := range opts {
+		labels[i] = o.Label
+	}
+	return strings.Join(labels, " or ") + "?"
+}
+
+// page renders a template into memory first, so that a failing template becomes a clean 500
+// instead of half a page under a 200.
+func (s *site) page(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := s.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
+		s.log.Error("render page", "template", name, "err", err)
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	// Pages show the visitor's own choice: no shared cache may keep them.
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// writeJSON encodes first, for the same reason as page.
+func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// contentSecurityPolicy allows nothing but this site's own stylesheet and images, and forms that
+// post back to it. The pages have no scripts at all.
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; " +
+	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// securityHeaders go on every response, errors included.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// assets are the static files, each served under a name that carries a hash of its content
+// ("style.3f9a1c2b7d4e.css"), so browsers may cache them for a year and still see a new version
+// the moment a page links to it.
+type assets struct {
+	byName map[string]asset // by plain name, "style.css"
+}
+
+type asset struct {
+	hashedName string
+	hash       string
+	body       []byte
+}
+
+func newAssets(fsys fs.FS) *assets {
+	a := &assets{byName: map[string]asset{}}
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		body, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(body)
+		hash := hex.EncodeToString(sum[:6])
+		ext := path.Ext(name)
+		a.byName[name] = asset{
+			hashedName: strings.TrimSuffix(name, ext) + "." + hash + ext,
+			hash:       hash,
+			body:       body,
+		}
+		return nil
+	})
+	if err != nil {
+		panic(err) // embedded files are always readable
+	}
+	return a
+}
+
+// path is the URL of an asset, for templates.
+func (a *assets) path(name string) (string, error) {
+	f, ok := a.byName[name]
+	if !ok {
+		return "", fmt.Errorf("no static asset %q", name)
+	}
+	return "/static/" + f.hashedName, nil
+}
+
+// lookup resolves a hashed name. fresh is false when the hash is not this build's: during a
+// rolling update a page from a newer replica may ask an older one, which then serves what it has
+// rather than a 404, but only for a moment's caching.
+func (a *assets) lookup(hashedName string) (f asset, fresh, ok bool) {
+	ext := path.Ext(hashedName)
+	stem, hash, found := cutLast(strings.TrimSuffix(hashedName, ext), ".")
+	if !found {
+		return asset{}, false, false
+	}
+	f, ok = a.byName[stem+ext]
+	return f, ok && f.hash == hash, ok
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+func contentType(name string) string {
+	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
