@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+)
+
+func TestConsumerAppliesAndTrims(t *testing.T) {
+	r := defaultRig(t)
+	stop := r.start(r.consumer("w1", fastSettings))
+	defer stop()
+	want := r.add(randomVotes(1, 2000, 300)...)
+	r.waitStored(want, 30*time.Second)
+	if r.historyCount() != 2000 {
+		t.Fatalf("history has %d votes, want 2000", r.historyCount())
+	}
+	eventually(t, 10*time.Second, "the stream to be trimmed to nothing", func() bool {
+		n, _ := r.rdb.XLen(context.Background(), r.stream).Result()
+		return n == 0 && r.pending() == 0
+	})
+}
+
+// The consumer that read a batch committed it and died before acknowledging. Another consumer
+// reclaims the entries; applying them again changes nothing, so nothing is counted twice.
+func TestCrashAfterCommitBeforeAckCountsNothingTwice(t *testing.T) {
+	r := defaultRig(t)
+	ctx := context.Background()
+	want := r.add(randomVotes(2, 500, 100)...)
+
+	dying := r.consumer("dying", fastSettings)
+	if err := dying.stream.EnsureGroup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := dying.stream.ReadNew(ctx, 500, 0)
+	if err != nil || len(msgs) != 500 {
+		t.Fatalf("read %d entries, err %v", len(msgs), err)
+	}
+	votes := decodeAll(t, msgs)
+	if _, err := dying.store.Apply(ctx, votes); err != nil {
+		t.Fatal(err)
+	}
+	// ... and the process is gone: no acknowledgement.
+	if r.pending() != 500 {
+		t.Fatalf("pending %d, want 500", r.pending())
+	}
+
+	stop := r.start(r.consumer("heir", fastSettings))
+	defer stop()
+	eventually(t, 20*time.Second, "the entries to be reclaimed and acknowledged", func() bool { return r.pending() == 0 })
+	r.waitStored(want, time.Second)
+	if h := r.historyCount(); h != 500 {
+		t.Fatalf("history has %d votes, want 500 (each once)", h)
+	}
+}
+
+// The consumer read a batch and died before its transaction committed. The entries stay pending
+// and are reclaimed: nothing is lost.
+func TestCrashBeforeCommitLosesNothing(t *testing.T) {
+	r := defaultRig(t)
+	ctx := context.Background()
+	want := r.add(randomVotes(3, 300, 50)...)
+
+	dying := r.consumer("dying", fastSettings)
+	if err := dying.stream.EnsureGroup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := dying.stream.ReadNew(ctx, 300, 0)
+	if err != nil || len(msgs) != 300 {
+		t.Fatalf("read %d entries, err %v", len(msgs), err)
+	}
+	// Its transaction is cut off mid-way (the process dies): nothing commits.
+	cut, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := dying.store.Apply(cut, decodeAll(t, msgs)); err == nil {
+		t.Fatal("expected the cut-off transaction to fail")
+	}
+	if len(r.stored()) != 0 {
+		t.Fatal("votes were stored by a transaction that did not commit")
+	}
+
+	stop := r.start(r.consumer("heir", fastSettings))
+	defer stop()
+	r.waitStored(want, 20*time.Second)
+	eventually(t, 10*time.Second, "all entries acknowledged", func() bool { return r.pending() == 0 })
+}
+
+// A restarted container keeps its consumer name: it first finishes what it read before dying.
+func TestRestartedConsumerFinishesItsOwnPendingEntries(t *testing.T) {
+	r := defaultRig(t)
+	ctx := context.Background()
+	want := r.add(randomVotes(4, 250, 40)...)
+	slow := fastSettings
+	slow.ClaimIdle = time.Hour // no reclaiming: only the own-pending path can pick them up
+	c := r.consumer("same-name", slow)
+	if err := c.stream.EnsureGroup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, err := c.stream.ReadNew(ctx, 250, 0); err != nil || len(msgs) != 250 {
+		t.Fatalf("read %d, %v", len(msgs), err)
+	}
+	stop := r.start(r.consumer("same-name", slow))
+	defer stop()
+	r.waitStored(want, 20*time.Second)
+	eventually(t, 10*time.Second, "all entries acknowledged", func() bool { return r.pending() == 0 })
+}
+
+func TestPoisonEntriesAreDeadLetteredAndTheWorkerGoesOn(t *testing.T) {
+	r := defaultRig(t)
+	ctx := context.Background()
+	stop := r.start(r.consumer("w1", fastSettings))
+	defer stop()
+
+	want := r.add(cast{"0123456789abcdef0123456789abcdef", "a"})
+	poison := []struct {
+		values []any
+		kind   string
+	}{
+		{[]any{"voter", "x"}, "missing_field"},
+		{[]any{"vote", "a"}, "missing_field"},
+		{[]any{"voter", strings.Repeat("v", 300), "vote", "a"}, "bad_voter"},
+		{[]any{"voter", strings.Repeat("v", 1<<20), "vote", "b"}, "bad_voter"},
+		{[]any{"voter", "abc", "vote", "c"}, "unknown_option"},
+		{[]any{"voter", "abc", "vote", strings.Repeat("z", 1<<20)}, "unknown_option"},
+		{[]any{"voter", "abc", "vote", "a", "ts", "not-a-time"}, "bad_cast_at"},
+		{[]any{"voter", "a b", "vote", "a"}, "bad_voter"},
+		{[]any{"legacy", `{"voter_id": 5}`}, "bad_legacy"},
+		{[]any{"legacy", `not json`}, "bad_legacy"},
+	}
+	for _, p := range poison {
+		if err := r.rdb.XAdd(ctx, &redis.XAddArgs{Stream: r.stream, Values: p.values}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	more := r.add(cast{"fedcba9876543210fedcba9876543210", "b"})
+	r.waitStored(merge(want, more), 20*time.Second)
+
+	eventually(t, 10*time.Second, "every poison entry dead-lettered", func() bool {
+		n, _ := r.rdb.XLen(ctx, r.dead).Result()
+		return n == int64(len(poison))
+	})
+	dead, err := r.rdb.XRange(ctx, r.dead, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range dead {
+		if d.Values["kind"] != poison[i].kind {
+			t.Errorf("dead letter %d: kind %v, want %s (reason %v)", i, d.Values["kind"], poison[i].kind, d.Values["reason"])
+		}
+		if d.Values["reason"] == "" || d.Values["id"] == "" {
+			t.Errorf("dead letter %d lacks id or reason: %v", i, d.Values)
+		}
+		for k, v := range d.Values {
+			if s, _ := v.(string); len(s) > 2*deadFieldCap {
+				t.Errorf("dead letter %d keeps %d bytes of %s; values must be capped", i, len(s), k)
+			}
+		}
+	}
+	eventually(t, 10*time.Second, "everything acknowledged", func() bool { return r.pending() == 0 })
+}
+
+// Postgres goes away while votes keep arriving: nothing is acknowledged while it is down, and
+// everything is applied once it is back.
+func TestPostgresStoppedMidRunLosesNothing(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	url, prefix := testenv.Redis(t)
+	r := newRig(t, pg.URL(t), url, prefix)
+	c := r.consumer("w1", fastSettings)
+	stop := r.start(c)
+	defer stop()
+	acked := func() float64 { return testutil.ToFloat64(c.m.entries) }
+
+	first := r.add(randomVotes(5, 300, 100)...)
+	r.waitStored(first, 20*time.Second)
+	eventually(t, 10*time.Second, "the first votes acknowledged", func() bool { return acked() == 300 })
+
+	pg.Stop(t)
+	second := r.add(randomVotes(6, 400, 150)...)
+	eventually(t, 10*time.Second, "the worker to hold entries it cannot apply", func() bool { return r.pending() > 0 })
+	eventually(t, 10*time.Second, "the worker to retry against the stopped database", func() bool {
+		return testutil.ToFloat64(c.m.retries.WithLabelValues("postgres")) >= 3
+	})
+	if got := acked(); got != 300 {
+		t.Fatalf("%v entries acknowledged while Postgres was down; want still 300", got)
+	}
+
+	pg.Start(t)
+	r.waitStored(merge(first, second), 30*time.Second)
+	eventually(t, 10*time.Second, "everything acknowledged", func() bool { return r.pending() == 0 && acked() == 700 })
+}
+
+// Redis restarts (with its append-only file): the worker reconnects and nothing is lost.
+func TestRedisRestartLosesNothing(t *testing.T) {
+	rs := testenv.StartRedis(t, true)
+	r := newRig(t, testenv.Postgres(t), rs.URL(), "t:")
+	stop := r.start(r.consumer("w1", fastSettings))
+	defer stop()
+	first := r.add(randomVotes(7, 200, 50)...)
+	r.waitStored(first, 20*time.Second)
+
+	rs.Stop(t)
+	rs.Start(t)
+	second := r.add(randomVotes(8, 200, 80)...)
+	r.waitStored(merge(first, second), 30*time.Second)
+}
+
+// Two workers on one stream, with voters changing their minds across batches: the stored votes
+// are exactly each voter's last vote.
+func TestTwoWorkersOnOneStreamAreExact(t *testing.T) {
+	r := defaultRig(t)
+	cs := fastSettings
+	cs.BatchSize = 50 // many small batches interleave the two workers
+	stop1 := r.start(r.consumer("w1", cs))
+	stop2 := r.start(r.consumer("w2", cs))
+	defer stop1()
+	defer stop2()
+	want := map[string]string{}
+	for i := range 10 {
+		want = merge(want, r.add(randomVotes(uint64(100+i), 1000, 500)...))
+	}
+	r.waitStored(want, 60*time.Second)
+	if h := r.historyCount(); h != 10_000 {
+		t.Fatalf("history has %d votes, want 10000", h)
+	}
+}
+
+func TestClassicListIsDrainedWithoutLoss(t *testing.T) {
+	r := defaultRig(t)
+	ctx := context.Background()
+	payloads := []string{
+		`{"voter_id":"6f2a9c1e0b7d","vote":"a"}`,
+		`{"voter_id":"1b2c3d4e5f60","vote":"b"}`,
+		`{"voter_id":"6f2a9c1e0b7d","vote":"b"}`, // changes their mind: last wins
+		`{"voter_id":"oops"`,                     // malformed: dead-lettered
+	}
+	for _, p := range payloads {
+		if err := r.rdb.RPush(ctx, r.legacy, p).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := r.start(r.consumer("w1", fastSettings))
+	defer stop()
+	r.waitStored(map[string]string{"6f2a9c1e0b7d": "b", "1b2c3d4e5f60": "b"}, 20*time.Second)
+	eventually(t, 10*time.Second, "the list drained and the bad entry dead-lettered", func() bool {
+		left, _ := r.rdb.LLen(ctx, r.legacy).Result()
+		dead, _ := r.rdb.XLen(ctx, r.dead).Result()
+		return left == 0 && dead == 1
+	})
+}
+
+// A stop signal ends the waiting between retries but never an attempt under way: a batch whose
+// transaction has started is allowed to commit.
+func TestRetryFinishesTheAttemptUnderWay(t *testing.T) {
+	r := defaultRig(t)
+	c := r.consumer("w1", fastSettings)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	calls := 0
+	err := c.retry(ctx, "postgres", func(actx context.Context) error {
+		calls++
+		return actx.Err() // the attempt's own context is alive although ctx is cancelled
+	})
+	if err != nil || calls != 1 {
+		t.Fatalf("retry = %v after %d calls; want the one attempt to succeed", err, calls)
+	}
+	calls = 0
+	err = c.retry(ctx, "postgres", func(context.Context) error { calls++; return errors.New("down") })
+	if !errors.Is(err, context.Canceled) || calls != 1 {
+		t.Fatalf("retry = %v after %d calls; want it to give up after the failed attempt", err, calls)
+	}
+}

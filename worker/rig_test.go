@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/ops"
+	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// rig is one test's world: a migrated database, a Redis key prefix, and the stream's names.
+type rig struct {
+	t      *testing.T
+	pool   *pgxpool.Pool
+	rdb    *redis.Client
+	stream string
+	group  string
+	dead   string
+	legacy string
+}
+
+func newRig(t *testing.T, dbURL, redisURL, prefix string) *rig {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := postgres.Open(ctx, postgres.Config{URL: dbURL, AppName: "worker-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := postgres.Migrate(ctx, pool, quietLog()); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	return &rig{t: t, pool: pool, rdb: rdb, stream: prefix + "votes", group: "workers",
+		dead: prefix + "votes:dead", legacy: prefix + "classic"}
+}
+
+// defaultRig uses the package's shared servers.
+func defaultRig(t *testing.T) *rig {
+	url, prefix := testenv.Redis(t)
+	return newRig(t, testenv.Postgres(t), url, prefix)
+}
+
+func quietLog() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+var fastSettings = ConsumerSettings{
+	BatchSize:   100,
+	Block:       50 * time.Millisecond,
+	ClaimIdle:   200 * time.Millisecond,
+	ClaimEvery:  50 * time.Millisecond,
+	TrimEvery:   20 * time.Millisecond,
+	MaxBackoff:  200 * time.Millisecond,
+	Concurrency: 2,
+}
+
+func (r *rig) consumer(name string, cs ConsumerSettings) *Consumer {
+	return &Consumer{
+		stream: &Stream{rdb: r.rdb, key: r.stream, group: r.group, consumer: name, dead: r.dead, legacy: r.legacy},
+		store:  &Store{pool: r.pool},
+		log:    quietLog().With("consumer", name),
+		m:      newMetrics(ops.NewRegistry("worker")),
+		cfg:    cs,
+	}
+}
+
+// start runs a consumer until the returned stop function is called; stop waits for it to return.
+func (r *rig) start(c *Consumer) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				r.t.Errorf("consumer returned %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			r.t.Fatal("consumer did not stop within 30s")
+		}
+	}
+}
+
+// cast is one vote as a test sends it.
+type cast struct{ voter, option string }
+
+// add XADDs votes in order, as the vote service would, and returns what each voter's final vote
+// must be (the last one in stream order).
+func (r *rig) add(votes ...cast) map[string]string {
+	r.t.Helper()
+	want := map[string]string{}
+	p := r.rdb.Pipeline()
+	for _, v := range votes {
+		p.XAdd(context.Background(), &redis.XAddArgs{Stream: r.stream,
+			Values: ballot.EntryFields(ballot.VoterID(v.voter), v.option, time.Now())})
+		want[v.voter] = v.option
+	}
+	if _, err := p.Exec(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+	return want
+}
+
+// randomVotes returns n votes from the given number of voters, many of whom change their mind.
+func randomVotes(seed uint64, n, voters int) []cast {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	out := make([]cast, n)
+	for i := range out {
+		out[i] = cast{voter: fmt.Sprintf("%032x", rng.IntN(voters)), option: []string{"a", "b"}[rng.IntN(2)]}
+	}
+	return out
+}
+
+func merge(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// stored reads every voter's stored vote.
+func (r *rig) stored() map[string]string {
+	r.t.Helper()
+	rows, err := r.pool.Query(context.Background(), `SELECT id, vote FROM votes`)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	got := map[string]string{}
+	var id, vote string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &vote}, func() error { got[id] = vote; return nil }); err != nil {
+		r.t.Fatal(err)
+	}
+	return got
+}
+
+// waitStored waits until the stored votes equal want exactly, per voter, and the totals agree.
+func (r *rig) waitStored(want map[string]string, timeout time.Duration) {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := r.stored()
+		if equalVotes(got, want) {
+			r.checkTotals(want)
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("after %s: %d voters stored, want %d; first difference: %s", timeout, len(got), len(want), firstDiff(got, want))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (r *rig) checkTotals(want map[string]string) {
+	r.t.Helper()
+	totals, err := postgres.Totals(context.Background(), r.pool)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	exp := map[string]int64{}
+	for _, o := range want {
+		exp[o]++
+	}
+	if totals["a"] != exp["a"] || totals["b"] != exp["b"] {
+		r.t.Fatalf("totals %v, want %v", totals, exp)
+	}
+}
+
+func equalVotes(got, want map[string]string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func firstDiff(got, want map[string]string) string {
+	for k, v := range want {
+		if got[k] != v {
+			return fmt.Sprintf("voter %s stored %q, want %q", ballot.Redact(k), got[k], v)
+		}
+	}
+	for k, v := range got {
+		if _, ok := want[k]; !ok {
+			return fmt.Sprintf("unexpected voter %s = %q", ballot.Redact(k), v)
+		}
+	}
+	return "none"
+}
+
+// pending returns how many entries the group holds unacknowledged.
+func (r *rig) pending() int64 {
+	r.t.Helper()
+	p, err := r.rdb.XPending(context.Background(), r.stream, r.group).Result()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return p.Count
+}
+
+func (r *rig) historyCount() int64 {
+	r.t.Helper()
+	var n int64
+	if err := r.pool.QueryRow(context.Background(), `SELECT count(*) FROM vote_history`).Scan(&n); err != nil {
+		r.t.Fatal(err)
+	}
+	return n
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func decodeAll(t *testing.T, msgs []redis.XMessage) []ballot.Vote {
+	t.Helper()
+	out := make([]ballot.Vote, 0, len(msgs))
+	for _, m := range msgs {
+		v, err := ballot.DecodeEntry(m.ID, m.Values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return out
+}

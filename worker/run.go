@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-voting-app/voting-app/platform/app"
+	"github.com/go-voting-app/voting-app/platform/config"
+	"github.com/go-voting-app/voting-app/platform/ops"
+	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/queue"
+	"github.com/go-voting-app/voting-app/platform/web"
+	"golang.org/x/sync/errgroup"
+)
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	// Configuration, read once.
+	env := config.New(getenv)
+	settings := app.SettingsFromEnv(env, "")
+	dbCfg := postgres.ConfigFromEnv(env, "worker", 8)
+	qCfg := queue.ConfigFromEnv(env)
+	hostname, _ := os.Hostname()
+	group := env.String("VOTE_GROUP", queue.DefaultGroup)
+	consumerName := env.String("CONSUMER_NAME", hostname)
+	legacyList := env.String("LEGACY_LIST", "")
+	migrate := env.Bool("MIGRATE", true)
+	cs := ConsumerSettings{
+		BatchSize:   env.Int("BATCH_SIZE", 1000, 1, 10_000),
+		Block:       env.Duration("BATCH_WAIT", 2*time.Second, 10*time.Millisecond, time.Minute),
+		ClaimIdle:   env.Duration("CLAIM_IDLE", 30*time.Second, 10*time.Millisecond, time.Hour),
+		ClaimEvery:  env.Duration("CLAIM_INTERVAL", 5*time.Second, 10*time.Millisecond, time.Hour),
+		TrimEvery:   env.Duration("TRIM_INTERVAL", time.Second, 10*time.Millisecond, time.Hour),
+		MaxBackoff:  env.Duration("MAX_BACKOFF", 5*time.Second, 10*time.Millisecond, 5*time.Minute),
+		Concurrency: env.Int("CONCURRENCY", 2, 1, 64),
+	}
+	if consumerName == "" {
+		return errors.New("CONSUMER_NAME: not set and the hostname is unknown")
+	}
+	if err := env.Err(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	log, err := app.NewLogger(stdout, "worker", settings.LogLevel)
+	if err != nil {
+		return err
+	}
+	app.LogStart(log)
+	log.Info("consuming", "stream", qCfg.Stream, "group", group, "consumer", consumerName,
+		"batch_size", cs.BatchSize, "concurrency", cs.Concurrency, "legacy_list", legacyList)
+
+	// Dependencies. Both connect lazily: the worker starts while they are down.
+	pool, err := postgres.Open(ctx, dbCfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	rdb, err := queue.Open(qCfg, cs.Concurrency*2+2)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	var migrated atomic.Bool
+	probe := ops.NewProbe(
+		ops.Check{Name: "redis", Fn: queue.Ping(rdb)},
+		ops.Check{Name: "postgres", Fn: func(ctx context.Context) error {
+			if err := pool.Ping(ctx); err != nil {
+				return fmt.Errorf("postgres: %w", err)
+			}
+			if !migrated.Load() {
+				return errors.New("schema migration not finished")
+			}
+			return nil
+		}},
+	)
+	reg := ops.NewRegistry("worker")
+	consumer := &Consumer{
+		stream: &Stream{
+			rdb: rdb, key: qCfg.Stream, group: group, consumer: consumerName,
+			dead: qCfg.DeadLetters(), legacy: legacyList,
+		},
+		store: &Store{pool: pool},
+		log:   log,
+		m:     newMetrics(reg),
+		cfg:   cs,
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		settings.Lifecycle.Draining = probe.Drain
+		return web.Serve(gctx, log, settings.Lifecycle,
+			web.Server{Name: "ops", Addr: settings.OpsAddr, Handler: ops.Handler(probe, reg)})
+	})
+	g.Go(func() error {
+		if migrate {
+			err := consumer.retry(gctx, "postgres", func(ctx context.Context) error {
+				return postgres.Migrate(ctx, pool, log)
+			})
+			if err != nil {
+				return nil // stopped before the database came up
+			}
+		}
+		migrated.Store(true)
+		log.Info("ready")
+		err := consumer.Run(gctx)
+		log.Info("consumer stopped")
+		return err
+	})
+	return g.Wait()
+}
