@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // rig is one test's world: a migrated database, a Redis key prefix, and the stream's names.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	pool   *pgxpool.Pool
 	rdb    *redis.Client
 	stream string
@@ -32,7 +32,7 @@ type rig struct {
 	legacy string
 }
 
-func newRig(t *testing.T, dbURL, redisURL, prefix string) *rig {
+func newRig(t testing.TB, dbURL, redisURL, prefix string) *rig {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := postgres.Open(ctx, postgres.Config{URL: dbURL, AppName: "worker-test"})
@@ -54,7 +54,7 @@ func newRig(t *testing.T, dbURL, redisURL, prefix string) *rig {
 }
 
 // defaultRig uses the package's shared servers.
-func defaultRig(t *testing.T) *rig {
+func defaultRig(t testing.TB) *rig {
 	url, prefix := testenv.Redis(t)
 	return newRig(t, testenv.Postgres(t), url, prefix)
 }
