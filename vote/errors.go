@@ -36,47 +36,55 @@ func (e *unavailableError) Unwrap() error { return e.err }
 // retryAfter is what a 503 tells clients: about the time Redis needs to restart or fail over.
 const retryAfter = "5"
 
+// Reasons label vote_failures_total: a fixed set, so the metric's cardinality is fixed too.
+const (
+	reasonBadOption   = "bad_option"
+	reasonBadRequest  = "bad_request"
+	reasonTooLarge    = "too_large"
+	reasonMediaType   = "unsupported_media_type"
+	reasonCrossOrigin = "cross_origin"
+	reasonUnavailable = "queue_unavailable"
+	reasonInternal    = "internal"
+)
+
+// failureReasons lists them all, so every series exists from the start.
+var failureReasons = []string{
+	reasonBadOption, reasonBadRequest, reasonTooLarge, reasonMediaType, reasonCrossOrigin,
+	reasonUnavailable, reasonInternal,
+}
+
 // outcome is what an error becomes for the client.
 type outcome struct {
 	status int
 	title  string // heading of the error page
 	msg    string // what happened and what to do
-	// reason labels vote_failures_total; a fixed set, so the metric's cardinality is too.
-	reason string
+	reason string // for vote_failures_total; empty for errors that are not failed votes
 }
 
 // classify is the one place that maps errors to statuses and messages.
 func classify(err error) outcome {
-	var re *requestError
-	if errors.As(err, &re) {
+	if re, ok := errors.AsType[*requestError](err); ok {
 		switch re.kind {
 		case kindBadOption:
-			return outcome{http.StatusBadRequest, "Vote not counted", re.msg, "bad_option"}
+			return outcome{http.StatusBadRequest, "Vote not counted", re.msg, reasonBadOption}
 		case kindMalformed:
-			return outcome{http.StatusBadRequest, "Vote not counted", re.msg, "bad_request"}
+			return outcome{http.StatusBadRequest, "Vote not counted", re.msg, reasonBadRequest}
 		case kindTooLarge:
-			return outcome{http.StatusRequestEntityTooLarge, "Vote not counted", re.msg, "too_large"}
+			return outcome{http.StatusRequestEntityTooLarge, "Vote not counted", re.msg, reasonTooLarge}
 		case kindMediaType:
-			return outcome{http.StatusUnsupportedMediaType, "Vote not counted", re.msg, "unsupported_media_type"}
+			return outcome{http.StatusUnsupportedMediaType, "Vote not counted", re.msg, reasonMediaType}
 		case kindCrossOrigin:
-			return outcome{http.StatusForbidden, "Vote refused", re.msg, "cross_origin"}
+			return outcome{http.StatusForbidden, "Vote refused", re.msg, reasonCrossOrigin}
 		case kindNotFound:
 			return outcome{http.StatusNotFound, "Page not found", re.msg, ""}
 		}
 	}
-	var ue *unavailableError
-	if errors.As(err, &ue) {
+	if _, ok := errors.AsType[*unavailableError](err); ok {
 		return outcome{http.StatusServiceUnavailable, "Voting is briefly unavailable",
-			"Your vote was not recorded. Please try again in a few seconds.", "queue_unavailable"}
+			"Your vote was not recorded. Please try again in a few seconds.", reasonUnavailable}
 	}
 	return outcome{http.StatusInternalServerError, "Something went wrong",
-		"Your vote may not have been recorded. Please try again.", "internal"}
-}
-
-// failureReasons are every reason classify gives a failed vote, so the metric starts at zero.
-var failureReasons = []string{
-	"bad_option", "bad_request", "too_large", "unsupported_media_type", "cross_origin",
-	"queue_unavailable", "internal",
+		"Your vote may not have been recorded. Please try again.", reasonInternal}
 }
 
 // fail answers a request that failed with err: a problem+json document under /api/, an HTML page
@@ -94,7 +102,7 @@ func (s *site) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, o)
 		return
 	}
-	s.page(w, r, o.status, "error.html", errorPage{Title: o.title, Message: o.msg})
+	s.page(w, o.status, "error.html", errorPage{Title: o.title, Message: o.msg})
 }
 
 type errorPage struct {

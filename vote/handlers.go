@@ -32,7 +32,7 @@ func handleBallot(s *site, opts ballot.Options, cookies cookiePolicy) http.Handl
 		for i, o := range opts {
 			p.Options[i] = option{Option: o, Chosen: o.Key == chosen.Key}
 		}
-		s.page(w, r, http.StatusOK, "ballot.html", p)
+		s.page(w, http.StatusOK, "ballot.html", p)
 	}
 }
 

@@ -20,7 +20,7 @@ func newServer(
 	cookies cookiePolicy,
 	hostname string,
 ) http.Handler {
-	site := newSite(log, opts, hostname)
+	site := newSite(log, hostname)
 
 	// Browsers say where a POST comes from (Sec-Fetch-Site, Origin); a vote from another site's
 	// page is refused, so no one can vote on a visitor's behalf.

@@ -31,7 +31,7 @@ type site struct {
 	assets *assets
 }
 
-func newSite(log *slog.Logger, opts ballot.Options, hostname string) *site {
+func newSite(log *slog.Logger, hostname string) *site {
 	static, err := fs.Sub(files, "static")
 	if err != nil {
 		panic(err) // the directory is embedded: it exists
@@ -40,7 +40,6 @@ func newSite(log *slog.Logger, opts ballot.Options, hostname string) *site {
 	funcs := template.FuncMap{
 		"asset":    a.path,
 		"hostname": func() string { return hostname },
-		"title":    func() string { return question(opts) },
 	}
 	// Must: the templates are part of the binary, so a broken one fails every test at once.
 	tmpl := template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/*.html"))
@@ -58,7 +57,7 @@ func question(opts ballot.Options) string {
 
 // page renders a template into memory first, so that a failing template becomes a clean 500
 // instead of half a page under a 200.
-func (s *site) page(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+func (s *site) page(w http.ResponseWriter, status int, name string, data any) {
 	var buf bytes.Buffer
 	if err := s.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
 		s.log.Error("render page", "template", name, "err", err)
@@ -76,7 +75,7 @@ func (s *site) page(w http.ResponseWriter, r *http.Request, status int, name str
 // writeJSON encodes first, for the same reason as page.
 func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	b, err := json.Marshal(v)
-	if err != nil {
+	if err != nil { // only this package's own response types come here: cannot happen
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		return
 	}
