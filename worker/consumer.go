@@ -40,7 +40,7 @@ type Consumer struct {
 // Run consumes until ctx is cancelled. On cancel, batches in flight are finished (applied and
 // acknowledged) unless a dependency is down, in which case they stay pending for a reclaim.
 func (c *Consumer) Run(ctx context.Context) error {
-	if err := c.retry(ctx, "redis", c.stream.EnsureGroup); err != nil {
+	if err := c.retry(ctx, "redis", nil, c.stream.EnsureGroup); err != nil {
 		return nil // stopped before Redis came up
 	}
 	// Entries this consumer name read in a previous life (a restarted container keeps its
@@ -48,7 +48,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	after := "0"
 	for ctx.Err() == nil {
 		var msgs []redis.XMessage
-		err := c.retry(ctx, "redis", func(ctx context.Context) (err error) {
+		err := c.retry(ctx, "redis", nil, func(ctx context.Context) (err error) {
 			msgs, err = c.stream.ReadOwnPending(ctx, after, c.cfg.BatchSize)
 			return err
 		})
@@ -150,16 +150,28 @@ func (c *Consumer) handle(ctx context.Context, msgs []redis.XMessage) {
 		}
 	}
 
-	var changed int64
-	if err := c.retry(ctx, "postgres", func(ctx context.Context) (err error) {
+	// While a dependency is down the batch waits here; keep holding its entries so that no other
+	// consumer mistakes them for abandoned and applies them a second time.
+	lastHold := time.Now()
+	hold := func() {
+		if time.Since(lastHold) >= c.cfg.ClaimIdle/3 {
+			if err := c.stream.Hold(ctx, ids); err == nil {
+				lastHold = time.Now()
+			}
+		}
+	}
+
+	var changed, acked int64
+	if err := c.retry(ctx, "postgres", hold, func(ctx context.Context) (err error) {
 		changed, err = c.store.Apply(ctx, votes)
 		return err
 	}); err != nil {
 		c.log.Warn("stopping with a batch unapplied; its entries stay pending for a reclaim", "entries", len(msgs))
 		return
 	}
-	if err := c.retry(ctx, "redis", func(ctx context.Context) error {
-		return c.stream.Settle(ctx, ids, dead)
+	if err := c.retry(ctx, "redis", hold, func(ctx context.Context) (err error) {
+		acked, err = c.stream.Settle(ctx, ids, dead)
+		return err
 	}); err != nil {
 		c.log.Warn("stopping with a batch applied but unacknowledged; a replay will change nothing", "entries", len(msgs))
 		return
@@ -167,7 +179,7 @@ func (c *Consumer) handle(ctx context.Context, msgs []redis.XMessage) {
 
 	c.m.batchSize.Observe(float64(len(msgs)))
 	c.m.batchSeconds.Observe(time.Since(start).Seconds())
-	c.m.entries.Add(float64(len(msgs)))
+	c.m.entries.Add(float64(acked))
 	c.m.applied.Add(float64(changed))
 	for _, d := range dead {
 		c.m.deadLetters.WithLabelValues(d.Kind).Inc()
@@ -197,11 +209,11 @@ func (c *Consumer) maybeTrim(ctx context.Context, idle bool) {
 	c.m.pending.Set(float64(b.Pending))
 }
 
-// retry calls fn until it succeeds, waiting with exponential backoff and jitter between attempts.
-// Each attempt gets its own deadline and is not cut short by ctx, so a batch under way when the
-// stop signal arrives still commits; ctx only ends the waiting between attempts. It returns
-// ctx.Err() when stopped before success.
-func (c *Consumer) retry(ctx context.Context, dependency string, fn func(context.Context) error) error {
+// retry calls fn until it succeeds, waiting with exponential backoff and jitter between attempts
+// and calling between (if not nil) before each wait. Each attempt gets its own deadline and is not
+// cut short by ctx, so a batch under way when the stop signal arrives still commits; ctx only ends
+// the waiting between attempts. It returns ctx.Err() when stopped before success.
+func (c *Consumer) retry(ctx context.Context, dependency string, between func(), fn func(context.Context) error) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
@@ -216,6 +228,9 @@ func (c *Consumer) retry(ctx context.Context, dependency string, fn func(context
 		c.m.retries.WithLabelValues(dependency).Inc()
 		c.log.Warn("dependency unavailable; retrying", "dependency", dependency, "attempt", attempt,
 			"backoff", backoff, "err", err)
+		if between != nil {
+			between()
+		}
 		if !sleep(ctx, backoff/2+rand.N(backoff/2+1)) {
 			return ctx.Err()
 		}

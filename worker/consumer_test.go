@@ -133,10 +133,13 @@ func TestPoisonEntriesAreDeadLetteredAndTheWorkerGoesOn(t *testing.T) {
 		{[]any{"legacy", `{"voter_id": 5}`}, "bad_legacy"},
 		{[]any{"legacy", `not json`}, "bad_legacy"},
 	}
+	wantKind := map[string]string{}
 	for _, p := range poison {
-		if err := r.rdb.XAdd(ctx, &redis.XAddArgs{Stream: r.stream, Values: p.values}).Err(); err != nil {
+		id, err := r.rdb.XAdd(ctx, &redis.XAddArgs{Stream: r.stream, Values: p.values}).Result()
+		if err != nil {
 			t.Fatal(err)
 		}
+		wantKind[id] = p.kind
 	}
 	more := r.add(cast{"fedcba9876543210fedcba9876543210", "b"})
 	r.waitStored(merge(want, more), 20*time.Second)
@@ -150,8 +153,9 @@ func TestPoisonEntriesAreDeadLetteredAndTheWorkerGoesOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, d := range dead {
-		if d.Values["kind"] != poison[i].kind {
-			t.Errorf("dead letter %d: kind %v, want %s (reason %v)", i, d.Values["kind"], poison[i].kind, d.Values["reason"])
+		id, _ := d.Values["id"].(string)
+		if d.Values["kind"] != wantKind[id] {
+			t.Errorf("dead letter for %s: kind %v, want %s (reason %v)", id, d.Values["kind"], wantKind[id], d.Values["reason"])
 		}
 		if d.Values["reason"] == "" || d.Values["id"] == "" {
 			t.Errorf("dead letter %d lacks id or reason: %v", i, d.Values)
@@ -188,6 +192,10 @@ func TestPostgresStoppedMidRunLosesNothing(t *testing.T) {
 	})
 	if got := acked(); got != 300 {
 		t.Fatalf("%v entries acknowledged while Postgres was down; want still 300", got)
+	}
+	time.Sleep(3 * fastSettings.ClaimIdle) // long enough for a reclaim, had the batch not been held
+	if n := testutil.ToFloat64(c.m.reclaimed); n != 0 {
+		t.Fatalf("%v entries were reclaimed from a batch still waiting for the database", n)
 	}
 
 	pg.Start(t)
@@ -262,7 +270,7 @@ func TestRetryFinishesTheAttemptUnderWay(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	calls := 0
-	err := c.retry(ctx, "postgres", func(actx context.Context) error {
+	err := c.retry(ctx, "postgres", nil, func(actx context.Context) error {
 		calls++
 		return actx.Err() // the attempt's own context is alive although ctx is cancelled
 	})
@@ -270,7 +278,7 @@ func TestRetryFinishesTheAttemptUnderWay(t *testing.T) {
 		t.Fatalf("retry = %v after %d calls; want the one attempt to succeed", err, calls)
 	}
 	calls = 0
-	err = c.retry(ctx, "postgres", func(context.Context) error { calls++; return errors.New("down") })
+	err = c.retry(ctx, "postgres", nil, func(context.Context) error { calls++; return errors.New("down") })
 	if !errors.Is(err, context.Canceled) || calls != 1 {
 		t.Fatalf("retry = %v after %d calls; want it to give up after the failed attempt", err, calls)
 	}

@@ -72,7 +72,7 @@ var fastSettings = ConsumerSettings{
 	ClaimIdle:   200 * time.Millisecond,
 	ClaimEvery:  50 * time.Millisecond,
 	TrimEvery:   20 * time.Millisecond,
-	MaxBackoff:  200 * time.Millisecond,
+	MaxBackoff:  50 * time.Millisecond,
 	Concurrency: 2,
 }
 

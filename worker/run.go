@@ -38,6 +38,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxBackoff:  env.Duration("MAX_BACKOFF", 5*time.Second, 10*time.Millisecond, 5*time.Minute),
 		Concurrency: env.Int("CONCURRENCY", 2, 1, 64),
 	}
+	if cs.ClaimIdle < 3*cs.MaxBackoff {
+		// A consumer renews its hold on a stuck batch between retries; retries further apart than
+		// a third of CLAIM_IDLE would let other consumers take the batch over while it still waits.
+		return fmt.Errorf("configuration: CLAIM_IDLE (%s) must be at least 3 × MAX_BACKOFF (%s)", cs.ClaimIdle, cs.MaxBackoff)
+	}
 	if consumerName == "" {
 		return errors.New("CONSUMER_NAME: not set and the hostname is unknown")
 	}
@@ -97,7 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	g.Go(func() error {
 		if migrate {
-			err := consumer.retry(gctx, "postgres", func(ctx context.Context) error {
+			err := consumer.retry(gctx, "postgres", nil, func(ctx context.Context) error {
 				return postgres.Migrate(ctx, pool, log)
 			})
 			if err != nil {

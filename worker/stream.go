@@ -102,12 +102,27 @@ func (s *Stream) Claim(ctx context.Context, minIdle time.Duration, start string,
 	return msgs, next, nil
 }
 
-// Settle records dead letters and acknowledges a processed batch in one MULTI/EXEC, so an entry is
-// never acknowledged without its dead letter having been written.
-func (s *Stream) Settle(ctx context.Context, ids []string, dead []DeadLetter) error {
-	if len(ids) == 0 {
-		return nil
+// Hold renews this consumer's claim on entries it is still working on (a batch waiting for the
+// database to come back), so that other consumers do not take them over as abandoned. JUSTID keeps
+// the delivery count unchanged.
+func (s *Stream) Hold(ctx context.Context, ids []string) error {
+	err := s.rdb.XClaimJustID(ctx, &redis.XClaimArgs{
+		Stream: s.key, Group: s.group, Consumer: s.consumer, MinIdle: 0, Messages: ids,
+	}).Err()
+	if err != nil {
+		return fmt.Errorf("hold entries: %w", err)
 	}
+	return nil
+}
+
+// Settle records dead letters and acknowledges a processed batch in one MULTI/EXEC, so an entry is
+// never acknowledged without its dead letter having been written. It returns how many entries this
+// call acknowledged; fewer than len(ids) means another consumer had already settled some of them.
+func (s *Stream) Settle(ctx context.Context, ids []string, dead []DeadLetter) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var ack *redis.IntCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, d := range dead {
 			p.XAdd(ctx, &redis.XAddArgs{
@@ -117,13 +132,13 @@ func (s *Stream) Settle(ctx context.Context, ids []string, dead []DeadLetter) er
 				Values: deadLetterValues(d, s.consumer),
 			})
 		}
-		p.XAck(ctx, s.key, s.group, ids...)
+		ack = p.XAck(ctx, s.key, s.group, ids...)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("acknowledge %d entries: %w", len(ids), err)
+		return 0, fmt.Errorf("acknowledge %d entries: %w", len(ids), err)
 	}
-	return nil
+	return ack.Val(), nil
 }
 
 func deadLetterValues(d DeadLetter, consumer string) []any {
