@@ -28,7 +28,7 @@ func newServer(
 	sameOrigin.SetDenyHandler(handleCrossOrigin(site, metrics))
 
 	r := chi.NewRouter()
-	r.Use(securityHeaders, web.Recover(log), web.Instrument(log, httpMetrics))
+	r.Use(securityHeaders, web.Instrument(log, httpMetrics), web.Recover(log))
 	r.NotFound(handleNotFound(site))
 
 	r.Get("/", handleBallot(site, opts, cookies))

@@ -42,8 +42,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // Instrument records metrics and one access log line per request. Mount it with chi's Use, so that
-// the route pattern is known once the handler returns. Requests that match no route are labelled
-// "unmatched".
+// the route pattern is known once the handler returns, and before Recover, so that a panic is
+// counted as the 500 that Recover answers. Requests that match no route are labelled "unmatched".
 func Instrument(log *slog.Logger, m *Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
