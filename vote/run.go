@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"vote_timeout", voteTimeout.String(), "cookie_secure", cookies.alwaysSecure,
 		"hostname", hostname)
 
+	queue.RouteClientLogs(log)
 	rdb, err := queue.Open(qcfg, 0)
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)

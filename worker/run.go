@@ -63,6 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer pool.Close()
+	queue.RouteClientLogs(log)
 	rdb, err := queue.Open(qCfg, cs.Concurrency*2+2)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/config"
@@ -74,4 +75,17 @@ func Ping(rdb *redis.Client) func(context.Context) error {
 		}
 		return nil
 	}
+}
+
+// RouteClientLogs sends the Redis client library's own messages (it reports failed dials, for
+// example) through the service's JSON logger at warn level, instead of unstructured lines on
+// stderr. The library keeps one logger per process, so call this once, from run.
+func RouteClientLogs(log *slog.Logger) {
+	redis.SetLogger(clientLogger{log.With("component", "go-redis")})
+}
+
+type clientLogger struct{ log *slog.Logger }
+
+func (l clientLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
