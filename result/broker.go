@@ -1,0 +1,161 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"hash/fnv"
+	"strconv"
+	"sync"
+
+	"github.com/go-voting-app/voting-app/platform/ballot"
+)
+
+// results is the tally as /api/results returns it and as every SSE event carries it.
+type results struct {
+	Options []ballot.Count `json:"options"`
+	Total   int64          `json:"total"`
+	Summary string         `json:"summary"` // "No votes yet", "1 vote", "12,345 votes"
+}
+
+// snapshot is one published tally, encoded once for every browser that receives it.
+type snapshot struct {
+	Tally ballot.Tally
+	// ID is derived from the content, not from a counter, so every replica gives the same tally the
+	// same id and a browser that reconnects to another replica can be compared like for like.
+	ID    string
+	JSON  []byte // the results document, for /api/results
+	Event []byte // the same document as an SSE "tally" event, for /events
+}
+
+func newSnapshot(t ballot.Tally) *snapshot {
+	body, err := json.Marshal(results{Options: t.Options, Total: t.Total, Summary: t.Summary()})
+	if err != nil {
+		panic(err) // strings and integers only: cannot fail
+	}
+	h := fnv.New64a()
+	h.Write(body)
+	id := strconv.FormatUint(h.Sum64(), 36)
+	return &snapshot{
+		Tally: t,
+		ID:    id,
+		JSON:  append(body, '\n'),
+		Event: event{ID: id, Name: "tally", Data: string(body)}.encode(),
+	}
+}
+
+// Errors of Subscribe, mapped to 503 responses.
+var (
+	errTooManyStreams = errors.New("too many live streams on this instance")
+	errShuttingDown   = errors.New("shutting down")
+)
+
+// broker fans one tally out to every connected browser. Each subscriber has a mailbox of one slot
+// that always holds the newest tally it has not taken yet: publishing never waits for a browser, a
+// slow browser skips the tallies it was too slow for, and nothing queues up without bound.
+type broker struct {
+	mu      sync.Mutex
+	latest  *snapshot
+	subs    map[*subscriber]struct{}
+	max     int
+	closed  bool
+	done    chan struct{}
+	metrics *metrics
+}
+
+// subscriber is one browser's mailbox.
+type subscriber struct {
+	C <-chan *snapshot
+	c chan *snapshot
+}
+
+func newBroker(maxSubscribers int, m *metrics) *broker {
+	return &broker{
+		subs:    make(map[*subscriber]struct{}),
+		max:     maxSubscribers,
+		done:    make(chan struct{}),
+		metrics: m,
+	}
+}
+
+// Latest returns the newest tally, or nil before the first one.
+func (b *broker) Latest() *snapshot {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.latest
+}
+
+// Publish makes t the newest tally and offers it to every subscriber. A tally equal to the current
+// one is not sent again (a re-check that finds nothing new costs the browsers nothing); Publish
+// reports whether t was new.
+func (b *broker) Publish(t ballot.Tally) bool {
+	s := newSnapshot(t)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.latest != nil && b.latest.ID == s.ID {
+		return false
+	}
+	b.latest = s
+	for sub := range b.subs {
+		b.offer(sub, s)
+	}
+	return true
+}
+
+// offer puts s in the mailbox, replacing an older tally the subscriber has not taken. b.mu is held,
+// so no other offer races this one and the send after emptying the slot cannot block.
+func (b *broker) offer(sub *subscriber, s *snapshot) {
+	select {
+	case sub.c <- s:
+		return
+	default:
+	}
+	select {
+	case <-sub.c:
+		b.metrics.updatesDropped.Inc()
+	default: // the subscriber took it in between
+	}
+	sub.c <- s
+}
+
+// Subscribe returns a mailbox that already holds the newest tally, if there is one, so a browser
+// that connects or reconnects is brought up to date at once.
+func (b *broker) Subscribe() (*subscriber, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, errShuttingDown
+	}
+	if len(b.subs) >= b.max {
+		return nil, errTooManyStreams
+	}
+	c := make(chan *snapshot, 1)
+	sub := &subscriber{C: c, c: c}
+	if b.latest != nil {
+		c <- b.latest
+	}
+	b.subs[sub] = struct{}{}
+	b.metrics.clients.Set(float64(len(b.subs)))
+	return sub, nil
+}
+
+// Unsubscribe removes the mailbox; it is safe to call more than once.
+func (b *broker) Unsubscribe(sub *subscriber) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.subs, sub)
+	b.metrics.clients.Set(float64(len(b.subs)))
+}
+
+// Close ends every stream: Done is closed and Subscribe refuses new ones. The HTTP server calls it
+// when shutdown starts, so open streams do not hold shutdown until its deadline.
+func (b *broker) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.closed = true
+		close(b.done)
+	}
+}
+
+// Done is closed when the broker is closed.
+func (b *broker) Done() <-chan struct{} { return b.done }

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestEventsCurrentTallyThenChanges(t *testing.T) {
+	t.Parallel()
+	url := testenv.Postgres(t)
+	db := migratedDB(t, url)
+	vote(t, db, "v1", "a")
+	vote(t, db, "v2", "a")
+	vote(t, db, "v3", "b")
+	s := startStack(t, url, defaultStackConfig())
+	s.waitReady(t)
+
+	c := connectSSE(t, s.srv.Client(), s.srv.URL, nil)
+	if h := c.resp.Header; h.Get("Cache-Control") != "no-cache" || h.Get("X-Accel-Buffering") != "no" {
+		t.Errorf("headers %v", h)
+	}
+	if r := <-c.retry; r < s.cfgRetry() || r > 2*s.cfgRetry() {
+		t.Errorf("retry %s outside [%s, %s]", r, s.cfgRetry(), 2*s.cfgRetry())
+	}
+	first := c.next(t)
+	if got := first.Results; got.Total != 3 || got.Summary != "3 votes" ||
+		got.Options[0].Label != "Tea" || got.Options[0].Votes != 2 || got.Options[0].Percent != 67 ||
+		got.Options[1].Label != "Coffee" || got.Options[1].Votes != 1 || got.Options[1].Percent != 33 {
+		t.Fatalf("first event %+v", got)
+	}
+	if first.ID == "" {
+		t.Fatal("event without id")
+	}
+
+	vote(t, db, "v4", "b") // insert
+	if got := c.next(t).Results; got.Total != 4 || got.Options[0].Percent != 50 || got.Options[1].Percent != 50 {
+		t.Fatalf("after a new vote: %+v", got)
+	}
+	vote(t, db, "v1", "b") // a voter changes their mind: the total stays, the split moves
+	got := c.next(t).Results
+	if got.Total != 4 || got.Options[0].Votes != 1 || got.Options[1].Votes != 3 {
+		t.Fatalf("after a changed vote: %+v", got)
+	}
+}
+
+func (s *stack) cfgRetry() time.Duration { return defaultStackConfig().stream.Retry }
+
+// However many browsers watch, one committed change costs one query per instance.
+func TestEventsFanOutOneQueryPerChange(t *testing.T) {
+	t.Parallel()
+	url := testenv.Postgres(t)
+	db := migratedDB(t, url)
+	vote(t, db, "v1", "a")
+	s := startStack(t, url, defaultStackConfig())
+	s.waitReady(t)
+
+	const n = 200
+	clients := make([]*sseClient, n)
+	for i := range clients {
+		clients[i] = connectSSE(t, s.srv.Client(), s.srv.URL, nil)
+	}
+	for _, c := range clients {
+		c.waitTotal(t, 1)
+	}
+	if got := testutil.ToFloat64(s.metrics.clients); got != n {
+		t.Fatalf("clients gauge %v, want %d", got, n)
+	}
+
+	before := s.queries()
+	vote(t, db, "v2", "b")
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() { c.waitTotal(t, 2) })
+	}
+	wg.Wait()
+	after := s.queries()
+	if d := after[triggerNotify] - before[triggerNotify]; d != 1 {
+		t.Fatalf("%v notify-triggered queries for one change and %d browsers, want 1 (before %v, after %v)", d, n, before, after)
+	}
+	if s.totalQueries() != sum(before)+1 {
+		t.Fatalf("queries before %v, after %v: want exactly one more", before, after)
+	}
+	if got := testutil.ToFloat64(s.metrics.eventsSent); got != 2*n {
+		t.Fatalf("events sent %v, want %d", got, 2*n)
+	}
+}
+
+func sum(m map[string]float64) float64 {
+	var n float64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// A browser that stops reading costs its own stream, never the others' updates.
+func TestEventsSlowClientDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
+	url := testenv.Postgres(t)
+	db := migratedDB(t, url)
+	s := startStack(t, url, defaultStackConfig())
+	s.waitReady(t)
+
+	// The slow client sends its request and never reads a byte of the answer.
+	slow, err := net.Dial("tcp", strings.TrimPrefix(s.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slow.Close() })
+	fmt.Fprintf(slow, "GET /events HTTP/1.1\r\nHost: test\r\n\r\n")
+	eventually(t, 10*time.Second, "slow client connected", func() bool {
+		return testutil.ToFloat64(s.metrics.clients) == 1
+	})
+
+	fast := connectSSE(t, s.srv.Client(), s.srv.URL, nil)
+	fast.waitTotal(t, 0)
+	for i := range 20 {
+		vote(t, db, fmt.Sprintf("v%d", i), "a")
+		fast.waitTotal(t, int64(i+1))
+	}
+
+	// The slow client, reading at last, is handed the current tally among what it was sent.
+	br := bufio.NewReader(slow)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("slow client: %v %v", resp, err)
+	}
+	var last string
+	events := bufio.NewReader(resp.Body)
+	for !strings.Contains(last, `"total":20`) {
+		m, err := readMessage(events)
+		if err != nil {
+			t.Fatalf("slow client stream: %v", err)
+		}
+		last = m.Data
+	}
+}
+
+// A browser that reconnects, with Last-Event-ID as EventSource sends it, is brought up to date
+// at once, without waiting for the next change.
+func TestEventsReconnectGetsCurrentTally(t *testing.T) {
+	t.Parallel()
+	url := testenv.Postgres(t)
+	db := migratedDB(t, url)
+	vote(t, db, "v1", "a")
+	s := startStack(t, url, defaultStackConfig())
+	s.waitReady(t)
+
+	c := connectSSE(t, s.srv.Client(), s.srv.URL, nil)
+	seen := c.waitTotal(t, 1)
+	c.close()
+
+	vote(t, db, "v2", "b") // missed while away
+	eventually(t, 10*time.Second, "the change reached the broker", func() bool {
+		return s.broker.Latest().Tally.Total == 2
+	})
+	queries := s.totalQueries()
+
+	again := connectSSE(t, s.srv.Client(), s.srv.URL, http.Header{"Last-Event-ID": {seen.ID}})
+	first := again.next(t)
+	if first.Results.Total != 2 || first.ID == seen.ID {
+		t.Fatalf("after reconnecting with Last-Event-ID %s: got %+v", seen.ID, first)
+	}
+	// Coming back with the newest id still gets the tally: the page may be older than the id.
+	third := connectSSE(t, s.srv.Client(), s.srv.URL, http.Header{"Last-Event-ID": {first.ID}})
+	if got := third.next(t); got.ID != first.ID || got.Results.Total != 2 {
+		t.Fatalf("reconnect with the current id: %+v", got)
+	}
+	if s.totalQueries() != queries {
+		t.Fatal("a reconnecting browser caused a query")
+	}
+}
+
+func TestEventsStreamLimit(t *testing.T) {
+	t.Parallel()
+	cfg := defaultStackConfig()
+	cfg.maxStreams = 2
+	s := newStack(t, cfg)
+	a := connectSSE(t, s.srv.Client(), s.srv.URL, nil)
+	connectSSE(t, s.srv.Client(), s.srv.URL, nil)
+
+	resp, body := get(t, s.srv.URL+"/events", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third stream: %s, Retry-After %q", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	if !strings.Contains(body, "limit of live result streams") {
+		t.Fatalf("body %q", body)
+	}
+	if got := testutil.ToFloat64(s.metrics.rejected); got != 1 {
+		t.Fatalf("rejected %v", got)
+	}
+
+	a.close()
+	eventually(t, 10*time.Second, "the closed stream to free its slot", func() bool {
+		return testutil.ToFloat64(s.metrics.clients) == 1
+	})
+	connectSSE(t, s.srv.Client(), s.srv.URL, nil)
+}
+
+// Closing the broker (the server's shutdown hook) ends every open stream.
+func TestEventsEndOnShutdown(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, defaultStackConfig())
+	c := connectSSE(t, s.srv.Client(), s.srv.URL, nil)
+	eventually(t, 10*time.Second, "stream open", func() bool { return testutil.ToFloat64(s.metrics.clients) == 1 })
+	s.broker.Close()
+	<-c.closed
+	eventually(t, 10*time.Second, "stream released", func() bool { return testutil.ToFloat64(s.metrics.clients) == 0 })
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/web"
+)
+
+// handlePage renders the tally as of now. Before the first tally it still renders the page (labels,
+// placeholders, a notice) with 503, and the script fills it in when the stream delivers one.
+func handlePage(log *slog.Logger, opts ballot.Options, b *broker, u *ui) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v := newPageView(opts, b.Latest())
+		v.EventsURL = "/events"
+		v.StyleURL = u.staticURL(styleFile)
+		v.ScriptURL = u.staticURL(scriptFile)
+		body, err := u.render(v)
+		if err != nil {
+			respondText(log, w, r, err)
+			return
+		}
+		status := http.StatusOK
+		if !v.Ready {
+			status = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", "5")
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		w.Write(body)
+	}
+}
+
+// handleStatic serves the embedded style sheet and script.
+func handleStatic(u *ui) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !u.serveStatic(w, r, chi.URLParam(r, "name")) {
+			http.NotFound(w, r)
+		}
+	}
+}
+
+// handleResults returns the tally as JSON: the document every SSE event carries, encoded once per
+// change rather than once per request.
+func handleResults(log *slog.Logger, b *broker) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := b.Latest()
+		if s == nil {
+			respondJSON(log, w, r, errNoTally)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("ETag", `"`+s.ID+`"`)
+		w.Write(s.JSON)
+	}
+}
+
+// streamConfig tunes /events.
+type streamConfig struct {
+	Heartbeat    time.Duration // comment line interval that keeps proxies from closing an idle stream (SSE_HEARTBEAT_INTERVAL)
+	WriteTimeout time.Duration // bound on one write: a browser that stops reading is dropped after it
+	Retry        time.Duration // reconnect delay told to browsers; each stream gets it plus up to as much again at random
+}
+
+// handleEvents streams the tally as Server-Sent Events: the current tally at once (also to a
+// browser that reconnects with Last-Event-ID: a tally is a whole state, nothing needs replaying),
+// then every change, with heartbeat comments in between. The stream ends when the browser goes or
+// the server shuts down.
+func handleEvents(log *slog.Logger, b *broker, m *metrics, cfg streamConfig) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sub, err := b.Subscribe()
+		if err != nil {
+			m.rejected.Inc()
+			respondText(log, w, r, err)
+			return
+		}
+		defer b.Unsubscribe(sub)
+
+		rc := http.NewResponseController(w)
+		// Each write gets its own deadline instead of the server's WriteTimeout, which would end
+		// every stream after a few seconds.
+		write := func(p []byte) error {
+			if err := rc.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout)); err != nil {
+				return err
+			}
+			if _, err := w.Write(p); err != nil {
+				return err
+			}
+			return rc.Flush()
+		}
+
+		h := w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no") // nginx: pass events through instead of buffering them
+		w.WriteHeader(http.StatusOK)
+		// A jittered retry spreads the reconnections of thousands of browsers when an instance
+		// goes away.
+		if write(retryAfter(cfg.Retry+rand.N(cfg.Retry+1))) != nil {
+			return
+		}
+
+		heartbeat := time.NewTicker(cfg.Heartbeat)
+		defer heartbeat.Stop()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-b.Done():
+				return
+			case s := <-sub.C:
+				if err := write(s.Event); err != nil {
+					log.Debug("event stream ended", "err", err)
+					return
+				}
+				m.eventsSent.Inc()
+				heartbeat.Reset(cfg.Heartbeat)
+			case <-heartbeat.C:
+				if err := write(comment("heartbeat")); err != nil {
+					log.Debug("event stream ended", "err", err)
+					return
+				}
+			}
+		}
+	}
+}
+
+// writeJSON writes v with status. A failed write means the client went away; there is nobody left
+// to tell.
+func writeJSON[T any](log *slog.Logger, w http.ResponseWriter, r *http.Request, status int, v T) {
+	if err := web.Encode(w, status, v); err != nil {
+		log.DebugContext(r.Context(), "write response", "err", err)
+	}
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/go-voting-app/voting-app/platform/ballot"
+)
+
+func get(t *testing.T, url string, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+func TestPageShowsTally(t *testing.T) {
+	s := newStack(t, defaultStackConfig())
+	s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": 1, "b": 2}))
+	resp, body := get(t, s.srv.URL+"/", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %s", resp.Status)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	for _, want := range []string{
+		"<title>Tea vs Coffee: results</title>",
+		`<span class="label">Tea</span>`, `<span class="label">Coffee</span>`,
+		`data-field="percent">33%<`, `data-field="votes">1 vote<`, `class="bar w-33"`,
+		`data-field="percent">67%<`, `data-field="votes">2 votes<`, `class="bar w-67"`,
+		`data-field="summary">3 votes<`,
+		`aria-live="polite"`, `role="status"`, `aria-hidden="true"`,
+		`href="/static/style.css?v=`, `src="/static/results.js?v=`, `data-events="/events"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "style=") {
+		t.Error("page has a style attribute, which the CSP blocks")
+	}
+	if strings.Contains(body, "not available yet") {
+		t.Error("page shows the not-ready notice although a tally is known")
+	}
+}
+
+func TestPageEscapesLabels(t *testing.T) {
+	opts, err := ballot.NewOptions(`<script>alert(1)</script>`, `Tom & "Jerry"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := loadUI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := u.render(newPageView(opts, newSnapshot(ballot.NewTally(opts, map[string]int64{"a": 1}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(page)
+	if strings.Contains(body, "<script>alert") {
+		t.Fatal("label rendered as markup")
+	}
+	for _, want := range []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "Tom &amp; &#34;Jerry&#34;"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks escaped label %s", want)
+		}
+	}
+}
+
+func TestPageBeforeFirstTally(t *testing.T) {
+	s := newStack(t, defaultStackConfig())
+	resp, body := get(t, s.srv.URL+"/", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("status %s, Retry-After %q", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	for _, want := range []string{"Tea", "Coffee", "Results are not available yet", "Waiting for the first results"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	s := newStack(t, defaultStackConfig())
+	for _, path := range []string{"/", "/api/results", "/static/style.css", "/nope"} {
+		resp, _ := get(t, s.srv.URL+path, nil)
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, directive := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'",
+			"connect-src 'self'", "img-src 'self'", "base-uri 'none'", "frame-ancestors 'none'", "form-action 'none'"} {
+			if !strings.Contains(csp, directive) {
+				t.Errorf("%s: CSP %q lacks %s", path, csp, directive)
+			}
+		}
+		if strings.Contains(csp, "unsafe") {
+			t.Errorf("%s: CSP allows unsafe sources: %q", path, csp)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no nosniff", path)
+		}
+	}
+}
+
+func TestAPIResults(t *testing.T) {
+	s := newStack(t, defaultStackConfig())
+
+	resp, body := get(t, s.srv.URL+"/api/results", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("before the first tally: %s", resp.Status)
+	}
+	var problem struct{ Error string }
+	if err := json.Unmarshal([]byte(body), &problem); err != nil || problem.Error == "" {
+		t.Fatalf("error body %q: %v", body, err)
+	}
+
+	s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": 3, "b": 1}))
+	resp, body = get(t, s.srv.URL+"/api/results", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("%s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"options": []any{
+			map[string]any{"key": "a", "label": "Tea", "votes": 3.0, "percent": 75.0},
+			map[string]any{"key": "b", "label": "Coffee", "votes": 1.0, "percent": 25.0},
+		},
+		"total":   4.0,
+		"summary": "4 votes",
+	}
+	gotJSON, _ := json.Marshal(got)
+	wantJSON, _ := json.Marshal(want)
+	if string(gotJSON) != string(wantJSON) {
+		t.Fatalf("got %s\nwant %s", gotJSON, wantJSON)
+	}
+}
+
+func TestStaticFiles(t *testing.T) {
+	s := newStack(t, defaultStackConfig())
+	u, err := loadUI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path, ctype, cache string
+		status             int
+	}{
+		{u.staticURL(styleFile), "text/css; charset=utf-8", "public, max-age=31536000, immutable", 200},
+		{u.staticURL(scriptFile), "text/javascript; charset=utf-8", "public, max-age=31536000, immutable", 200},
+		{"/static/style.css", "text/css; charset=utf-8", "no-cache", 200},
+		{"/static/page.html", "", "", 404},
+		{"/static/..%2fmain.go", "", "", 404},
+	}
+	for _, tt := range tests {
+		resp, _ := get(t, s.srv.URL+tt.path, nil)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s: %s", tt.path, resp.Status)
+			continue
+		}
+		if tt.status != 200 {
+			continue
+		}
+		if resp.Header.Get("Content-Type") != tt.ctype || resp.Header.Get("Cache-Control") != tt.cache {
+			t.Errorf("%s: Content-Type %q Cache-Control %q", tt.path, resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"))
+		}
+		etag := resp.Header.Get("ETag")
+		again, _ := get(t, s.srv.URL+tt.path, http.Header{"If-None-Match": {etag}})
+		if again.StatusCode != http.StatusNotModified {
+			t.Errorf("%s with If-None-Match %s: %s", tt.path, etag, again.Status)
+		}
+	}
+}
