@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,7 +24,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	// The benchmarks run this binary again to play the browsers (bench_test.go).
+	if base := os.Getenv(envStreamsOf); base != "" {
+		n, _ := strconv.Atoi(os.Getenv(envStreamsCount))
+		os.Exit(runStreams(base, n, os.Stdout))
+	}
+	testenv.Main(m)
+}
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
