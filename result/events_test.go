@@ -216,3 +216,37 @@ func TestEventsEndOnShutdown(t *testing.T) {
 	<-c.closed
 	eventually(t, 10*time.Second, "stream released", func() bool { return testutil.ToFloat64(s.metrics.clients) == 0 })
 }
+
+// Replicas need no sticky sessions: each listens and queries on its own, and they name the same
+// tally with the same event id, so a browser can move from one to the other.
+func TestEventsAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	url := testenv.Postgres(t)
+	db := migratedDB(t, url)
+	vote(t, db, "v1", "a")
+	one := startStack(t, url, defaultStackConfig())
+	two := startStack(t, url, defaultStackConfig())
+	one.waitReady(t)
+	two.waitReady(t)
+
+	c := connectSSE(t, one.srv.Client(), one.srv.URL, nil)
+	seen := c.waitTotal(t, 1)
+	c.close()
+	moved := connectSSE(t, two.srv.Client(), two.srv.URL, http.Header{"Last-Event-ID": {seen.ID}})
+	if got := moved.next(t); got.ID != seen.ID || got.Results.Total != 1 {
+		t.Fatalf("the other replica sent %+v for the tally %s", got, seen.ID)
+	}
+
+	stay := connectSSE(t, one.srv.Client(), one.srv.URL, nil)
+	stay.waitTotal(t, 1)
+	vote(t, db, "v2", "b")
+	a, b := stay.waitTotal(t, 2), moved.waitTotal(t, 2)
+	if a.ID != b.ID {
+		t.Fatalf("replicas name one tally differently: %s and %s", a.ID, b.ID)
+	}
+	for name, s := range map[string]*stack{"one": one, "two": two} {
+		if q := s.queries(); q[triggerNotify] != 1 {
+			t.Errorf("replica %s: queries %v, want one for the change", name, q)
+		}
+	}
+}

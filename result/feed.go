@@ -36,12 +36,12 @@ var (
 // browsers are served from the broker, so the database sees one query per change per instance
 // however many browsers watch.
 type feed struct {
-	log     *slog.Logger
-	conn    *pgx.ConnConfig
-	opts    ballot.Options
-	broker  *broker
-	metrics *metrics
-	cfg     feedConfig
+	log        *slog.Logger
+	connConfig *pgx.ConnConfig
+	opts       ballot.Options
+	broker     *broker
+	metrics    *metrics
+	cfg        feedConfig
 
 	mu       sync.Mutex
 	notReady error // nil when listening with a current tally
@@ -54,7 +54,7 @@ type feed struct {
 func newFeed(log *slog.Logger, connConfig *pgx.ConnConfig, opts ballot.Options, b *broker, m *metrics, cfg feedConfig) *feed {
 	cc := connConfig.Copy()
 	cc.RuntimeParams["default_transaction_read_only"] = "on"
-	return &feed{log: log, conn: cc, opts: opts, broker: b, metrics: m, cfg: cfg, notReady: errConnecting}
+	return &feed{log: log, connConfig: cc, opts: opts, broker: b, metrics: m, cfg: cfg, notReady: errConnecting}
 }
 
 // Ready is the /readyz check: nil while the feed is listening and has a current tally.
@@ -104,7 +104,7 @@ func (f *feed) Run(ctx context.Context) {
 // notifications and re-checks until the connection fails or ctx ends. listened reports whether
 // it got as far as serving a tally, which resets the backoff.
 func (f *feed) session(ctx context.Context) (listened bool, err error) {
-	conn, err := pgx.ConnectConfig(ctx, f.conn)
+	conn, err := pgx.ConnectConfig(ctx, f.connConfig)
 	if err != nil {
 		return false, fmt.Errorf("connect: %w", err)
 	}

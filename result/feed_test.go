@@ -135,7 +135,7 @@ func TestFeedConnectionIsReadOnly(t *testing.T) {
 	s := newStack(t, defaultStackConfig())
 	f := newFeed(quietLog(), cc, s.opts, s.broker, s.metrics, defaultStackConfig().feed)
 	ctx := context.Background()
-	conn, err := pgx.ConnectConfig(ctx, f.conn)
+	conn, err := pgx.ConnectConfig(ctx, f.connConfig)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,9 +54,15 @@ func handleResults(log *slog.Logger, b *broker) http.HandlerFunc {
 			respondJSON(log, w, r, errNoTally)
 			return
 		}
+		etag := `"` + s.ID + `"`
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("ETag", etag)
+		// A client that polls gets "no change" for the price of a header.
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("ETag", `"`+s.ID+`"`)
 		w.Write(s.JSON)
 	}
 }

@@ -153,6 +153,15 @@ func TestAPIResults(t *testing.T) {
 	if string(gotJSON) != string(wantJSON) {
 		t.Fatalf("got %s\nwant %s", gotJSON, wantJSON)
 	}
+
+	etag := resp.Header.Get("ETag")
+	if again, _ := get(t, s.srv.URL+"/api/results", http.Header{"If-None-Match": {etag}}); again.StatusCode != http.StatusNotModified {
+		t.Fatalf("unchanged tally with If-None-Match: %s", again.Status)
+	}
+	s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": 3, "b": 2}))
+	if again, _ := get(t, s.srv.URL+"/api/results", http.Header{"If-None-Match": {etag}}); again.StatusCode != http.StatusOK {
+		t.Fatalf("changed tally with the old ETag: %s", again.Status)
+	}
 }
 
 func TestStaticFiles(t *testing.T) {

@@ -32,6 +32,18 @@
 
   const field = (scope, name) => scope.querySelector(`[data-field="${name}"]`);
 
+  // What the page says, in the words an announcement uses; the first event usually repeats the
+  // server-rendered numbers, and that is not news.
+  const describe = (options, summary) =>
+    options.map((o) => `${o.label} ${o.percent}`).join(", ") + ". " + summary + ".";
+  let spoken = describe(
+    Array.from(root.querySelectorAll("[data-key]"), (item) => ({
+      label: item.querySelector(".label").textContent,
+      percent: field(item, "percent").textContent,
+    })),
+    field(root, "summary").textContent,
+  );
+
   const render = (tally) => {
     for (const option of tally.options) {
       const item = root.querySelector(`[data-key="${CSS.escape(option.key)}"]`);
@@ -49,7 +61,11 @@
     if (notice) {
       notice.remove();
     }
-    announce(tally.options.map((o) => `${o.label} ${o.percent}%`).join(", ") + ". " + tally.summary + ".");
+    const text = describe(tally.options.map((o) => ({ label: o.label, percent: o.percent + "%" })), tally.summary);
+    if (text !== spoken) {
+      spoken = text;
+      announce(text);
+    }
   };
 
   const setStatus = (text) => {
