@@ -28,7 +28,7 @@ type feedConfig struct {
 // Reasons the feed is not ready, shown by /readyz.
 var (
 	errConnecting   = errors.New("connecting to postgres")
-	errReconnecting = errors.New("lost the postgres connection; reconnecting")
+	errReconnecting = errors.New("no postgres connection; reconnecting")
 )
 
 // feed keeps the broker's tally current. It holds one dedicated connection per instance, LISTENs on
@@ -71,13 +71,12 @@ func (f *feed) setReady(err error) {
 }
 
 // Run listens until ctx is done, reconnecting with jittered exponential backoff whenever the
-// connection fails. The first failure of a streak is logged as a warning, the retries at debug
-// level, and the recovery once.
+// connection fails.
 func (f *feed) Run(ctx context.Context) {
 	delay := f.cfg.BackoffMin
 	failures := 0
 	for {
-		listened, err := f.session(ctx)
+		listened, err := f.session(ctx, failures)
 		if ctx.Err() != nil {
 			return
 		}
@@ -87,12 +86,15 @@ func (f *feed) Run(ctx context.Context) {
 		failures++
 		f.metrics.reconnects.Inc()
 		f.setReady(errReconnecting)
-		if failures == 1 {
-			f.log.Warn("tally listener lost postgres; reconnecting", "err", err)
-		} else {
-			f.log.Debug("tally listener reconnect failed", "err", err, "attempt", failures)
+		// A warning when the trouble starts and every 20 attempts (minutes, at the longest delay)
+		// while it lasts, so a long outage stays visible without a line a second.
+		level := slog.LevelDebug
+		if failures == 1 || failures%20 == 0 {
+			level = slog.LevelWarn
 		}
-		// Full jitter: replicas that lost the database together do not return in lockstep.
+		f.log.Log(ctx, level, "tally listener has no postgres connection; reconnecting", "err", err, "failed_attempts", failures)
+		// Half the delay is random, so replicas that lost the database together do not return in
+		// lockstep.
 		if !sleep(ctx, delay/2+rand.N(delay/2+1)) {
 			return
 		}
@@ -101,9 +103,10 @@ func (f *feed) Run(ctx context.Context) {
 }
 
 // session is one connection's life: connect, LISTEN, wait for the schema, query, then answer
-// notifications and re-checks until the connection fails or ctx ends. listened reports whether
-// it got as far as serving a tally, which resets the backoff.
-func (f *feed) session(ctx context.Context) (listened bool, err error) {
+// notifications and re-checks until the connection fails or ctx ends. failures counts the
+// attempts that failed before this one; listened reports whether it got as far as serving a
+// tally, which resets the backoff.
+func (f *feed) session(ctx context.Context, failures int) (listened bool, err error) {
 	conn, err := pgx.ConnectConfig(ctx, f.connConfig)
 	if err != nil {
 		return false, fmt.Errorf("connect: %w", err)
@@ -125,7 +128,11 @@ func (f *feed) session(ctx context.Context) (listened bool, err error) {
 	if err := f.refresh(ctx, conn, &th, triggerConnect); err != nil {
 		return false, err
 	}
-	f.log.Info("listening for tally changes", "channel", postgres.TotalsChannel)
+	if failures > 0 {
+		f.log.Info("listening for tally changes again", "channel", postgres.TotalsChannel, "failed_attempts", failures)
+	} else {
+		f.log.Info("listening for tally changes", "channel", postgres.TotalsChannel)
+	}
 	for {
 		trigger, until := th.next(time.Now())
 		if trigger != "" {
