@@ -1,0 +1,28 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/web"
+)
+
+// NewServer returns the analyzer's public API. Every answer is JSON, every error
+// application/problem+json, unknown paths and methods included.
+func NewServer(log *slog.Logger, metrics *web.Metrics, st *store, opts ballot.Options, in *insights, now func() time.Time) http.Handler {
+	r := chi.NewRouter()
+	r.Use(web.Recover(log), web.Instrument(log, metrics))
+	r.NotFound(handleProblem(log, errNotFound))
+	r.MethodNotAllowed(handleProblem(log, errMethodNotAllowed))
+
+	r.Get("/api/v1/openapi.yaml", handleOpenAPI())
+	r.Get("/api/v1/summary", handleSummary(log, st, opts))
+	r.Get("/api/v1/timeline", handleTimeline(log, st, opts, now))
+	r.Get("/api/v1/momentum", handleMomentum(log, st, opts, now))
+	r.Get("/api/v1/anomalies", handleAnomalies(log, st, opts, now))
+	r.Get("/api/v1/insight", handleInsight(log, st, opts, in, now))
+	return r
+}
