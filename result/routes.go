@@ -18,7 +18,7 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 // endpoints (/livez, /readyz, /metrics) are on the ops server.
 func newServer(log *slog.Logger, hm *web.Metrics, m *metrics, opts ballot.Options, b *broker, u *ui, sc streamConfig) http.Handler {
 	r := chi.NewRouter()
-	r.Use(web.Recover(log), web.Instrument(log, hm), securityHeaders)
+	r.Use(web.Instrument(log, hm), web.Recover(log), securityHeaders)
 	r.Get("/", handlePage(log, opts, b, u))
 	r.Get("/events", handleEvents(log, b, m, sc))
 	r.Get("/api/results", handleResults(log, b))
