@@ -99,25 +99,42 @@ func (v *Voter) SetID(id string) { v.id = id }
 
 // Record notes the outcome of a vote for option by voter v. Call with v locked.
 func (l *Ledger) Record(v *Voter, option string, o Outcome) {
-	i := slices.Index(l.options, option)
-	if i < 0 {
-		panic(fmt.Sprintf("ledger: option %q is not on the ballot %v", option, l.options))
-	}
+	i := l.index(option)
 	switch {
 	case o == Rejected:
 	case v.id == "":
-		l.mu.Lock()
-		if o == Accepted {
-			l.unnamedAccepted[i]++
-		} else {
-			l.unnamedUnknown[i]++
-		}
-		l.mu.Unlock()
+		l.recordUnnamed(i, o)
 	case o == Accepted:
 		v.last = i + 1
 	case o == Unknown:
 		v.maybe |= 1 << i
 	}
+}
+
+// RecordUnnamed notes a vote that the service applied, or may have applied, to a voter other than
+// the one the run sent it for: the response named a different voter than the request's cookie.
+func (l *Ledger) RecordUnnamed(option string, o Outcome) {
+	if o != Rejected {
+		l.recordUnnamed(l.index(option), o)
+	}
+}
+
+func (l *Ledger) recordUnnamed(i int, o Outcome) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if o == Accepted {
+		l.unnamedAccepted[i]++
+	} else {
+		l.unnamedUnknown[i]++
+	}
+}
+
+func (l *Ledger) index(option string) int {
+	i := slices.Index(l.options, option)
+	if i < 0 {
+		panic(fmt.Sprintf("ledger: option %q is not on the ballot %v", option, l.options))
+	}
+	return i
 }
 
 // Bound is the least and the most a count may be.
