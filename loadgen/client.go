@@ -165,4 +165,3 @@ func voterIDOf(resp *http.Response) string {
 }
 
 func userAgent() string { return "voting-app-loadgen/" + buildinfo.Version }
-

@@ -238,6 +238,23 @@ func TestConcurrentRecord(t *testing.T) {
 	}
 }
 
+// A response that names a voter other than the one the request was for: the vote counted, if at
+// all, for someone else, and the voter sent for keeps its end.
+func TestRecordUnnamed(t *testing.T) {
+	l := New(ab, 1, func(int) string { return "v0" })
+	v := l.Voter(0)
+	l.Record(v, "a", Accepted)
+	l.RecordUnnamed("b", Accepted)
+	l.RecordUnnamed("b", Unknown)
+	l.RecordUnnamed("a", Rejected)
+	e := l.Expectation()
+	want := map[string]Bound{"a": {1, 1}, "b": {1, 2}}
+	if !reflect.DeepEqual(e.Bounds, want) || e.Total != (Bound{2, 3}) || e.Voters["v0"] != "a" ||
+		e.Unnamed["b"] != (Unnamed{Accepted: 1, Unknown: 1}) || e.Counts["b"] != 1 {
+		t.Fatalf("expectation %+v", e)
+	}
+}
+
 func TestRecordUnknownOption(t *testing.T) {
 	defer func() {
 		if recover() == nil {
