@@ -111,27 +111,25 @@ func narrate(f figures) string {
 	return strings.Join(s, " ")
 }
 
-// momentumSentence names the option whose recent share moved most against its overall share.
+// momentumSentence names the option gaining most: the one whose share of the recent votes is
+// furthest above its overall share. Recent and overall shares both add up to 1, so some option
+// always gains when another loses.
 func momentumSentence(f figures) string {
 	if f.RecentVotes == 0 {
 		return fmt.Sprintf("No votes were cast in the last %s.", f.MomentumWindow)
 	}
-	var mover *figureOption
+	var gainer *figureOption
 	for i := range f.Options {
 		o := &f.Options[i]
-		if o.Shift != nil && (mover == nil || math.Abs(*o.Shift) > math.Abs(*mover.Shift)) {
-			mover = o
+		if o.Shift != nil && (gainer == nil || *o.Shift > *gainer.Shift) {
+			gainer = o
 		}
 	}
-	if mover == nil || math.Abs(*mover.Shift) < 0.005 {
+	if gainer == nil || *gainer.Shift < 0.005 {
 		return fmt.Sprintf("The %s cast in the last %s split much like the totals.", votes(f.RecentVotes), f.MomentumWindow)
 	}
-	dir := "up"
-	if *mover.Shift < 0 {
-		dir = "down"
-	}
-	return fmt.Sprintf("In the last %s, %s took %s of %s, %s %s on its overall share.", f.MomentumWindow, mover.Label,
-		percent(share(mover.RecentVotes, f.RecentVotes)), votes(f.RecentVotes), dir, points(math.Abs(*mover.Shift)))
+	return fmt.Sprintf("In the last %s, %s took %s of %s, up %s on its overall share.", f.MomentumWindow, gainer.Label,
+		percent(share(gainer.RecentVotes, f.RecentVotes)), votes(f.RecentVotes), points(*gainer.Shift))
 }
 
 func share(x, n int64) float64 { return stats.Share(x, n) }
