@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -20,6 +22,7 @@ func TestCompose(t *testing.T) {
 	t.Run("tally", func(t *testing.T) { testTally(t, s) })
 	t.Run("hardening", func(t *testing.T) { testHardening(t, s) })
 	t.Run("networks", func(t *testing.T) { testNetworks(t, s) })
+	t.Run("accounts", func(t *testing.T) { testAccounts(t, s) })
 }
 
 // testTally votes as many browsers would, some voters changing their minds, and expects the exact
@@ -331,3 +334,82 @@ func equalVotes(a, b map[string]int64) bool {
 }
 
 func (t tally) String() string { return fmt.Sprint(t.votes()) }
+
+// testAccounts checks that each account in the stores can do only its own job, by running the
+// stores' own clients inside their containers: Redis without a password answers PING and nothing
+// else, the vote user cannot read or delete; the readers' database roles cannot write, and the
+// worker's cannot create schemas.
+func testAccounts(t *testing.T, s *stack) {
+	password, err := os.ReadFile(filepath.Join(s.root, "deploy/compose/secrets/redis_vote_password.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	redis := func(user string, args ...string) string {
+		exec := []string{"exec", "-T"}
+		if user != "" {
+			exec = append(exec, "--env", "REDISCLI_AUTH="+strings.TrimSpace(string(password)))
+		}
+		exec = append(exec, "redis", "redis-cli")
+		if user != "" {
+			exec = append(exec, "--user", user)
+		}
+		out, err := s.compose(t.Context(), append(exec, args...)...)
+		if err != nil {
+			t.Fatalf("redis-cli %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := redis("", "PING"); got != "PONG" {
+		t.Errorf("PING without a password: %q, want PONG", got)
+	}
+	for _, tc := range []struct {
+		user string
+		args []string
+	}{
+		{"", []string{"XRANGE", "votes:stream", "-", "+"}},
+		{"", []string{"FLUSHALL"}},
+		{"", []string{"CONFIG", "GET", "*"}},
+		{"vote", []string{"XRANGE", "votes:stream", "-", "+"}},
+		{"vote", []string{"DEL", "votes:stream"}},
+		{"vote", []string{"FLUSHALL"}},
+		{"vote", []string{"XADD", "elsewhere", "*", "vote", "a"}},
+	} {
+		if got := redis(tc.user, tc.args...); !strings.HasPrefix(got, "NOPERM") {
+			t.Errorf("redis user %q %v: %q, want NOPERM", cmp.Or(tc.user, "default"), tc.args, got)
+		}
+	}
+
+	// Over the Unix socket, which trusts the role name: what a role may do is the question here,
+	// not its password. Each command runs in its own transaction.
+	psql := func(role string, commands ...string) error {
+		args := []string{"exec", "-T", "db", "psql", "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1",
+			"--username", role, "--dbname", "votes"}
+		for _, c := range commands {
+			args = append(args, "--command", c)
+		}
+		if out, err := s.compose(t.Context(), args...); err != nil {
+			return fmt.Errorf("%w: %s", err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	for _, role := range []string{"result", "analyzer"} {
+		if err := psql(role, "SELECT count(*) FROM votes"); err != nil {
+			t.Errorf("%s cannot read votes: %v", role, err)
+		}
+		for _, commands := range [][]string{
+			{"DELETE FROM votes"},
+			{"UPDATE vote_totals SET votes = 0"},
+			{"CREATE TEMPORARY TABLE t (x int)"},
+			// Past the read-only session default, the missing privilege still stops it.
+			{"SET default_transaction_read_only = off", "DELETE FROM votes"},
+			{"SET default_transaction_read_only = off", "CREATE TABLE t (x int)"},
+		} {
+			if err := psql(role, commands...); err == nil {
+				t.Errorf("%s may run %q; it must only read", role, commands)
+			}
+		}
+	}
+	if err := psql("worker", "CREATE SCHEMA elsewhere"); err == nil {
+		t.Error("worker may create schemas; it must only own the tables of schema public")
+	}
+}
