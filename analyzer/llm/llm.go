@@ -57,8 +57,9 @@ func (c Config) Validate() error {
 	}
 	var errs []error
 	u, err := url.Parse(c.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		errs = append(errs, errors.New("LLM_BASE_URL: want an http:// or https:// URL without credentials, such as http://llm:8000/v1"))
+	// No credentials and no query: the key belongs in LLM_API_KEY(_FILE), where it stays out of logs.
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		errs = append(errs, errors.New("LLM_BASE_URL: want an http:// or https:// URL without credentials or query, such as http://llm:8000/v1"))
 	}
 	if c.Model == "" {
 		errs = append(errs, errors.New("LLM_MODEL: required when LLM_BASE_URL is set"))

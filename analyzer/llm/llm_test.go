@@ -160,6 +160,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"model required", map[string]string{"LLM_BASE_URL": "http://llm:8000/v1"}, true, "LLM_MODEL"},
 		{"not a URL", map[string]string{"LLM_BASE_URL": "llm:8000", "LLM_MODEL": "m"}, true, "LLM_BASE_URL"},
 		{"no credentials in the URL", map[string]string{"LLM_BASE_URL": "https://u:p@llm/v1", "LLM_MODEL": "m"}, true, "LLM_BASE_URL"},
+		{"no query in the URL", map[string]string{"LLM_BASE_URL": "https://llm/v1?key=k", "LLM_MODEL": "m"}, true, "LLM_BASE_URL"},
 		{"bad timeout", map[string]string{"LLM_BASE_URL": "http://llm/v1", "LLM_MODEL": "m", "LLM_TIMEOUT": "2h"}, true, "LLM_TIMEOUT"},
 	}
 	for _, tt := range tests {
