@@ -125,7 +125,7 @@ func handleAnomalies(log *slog.Logger, st *store, opts ballot.Options, now func(
 			respond(w, r, log, err)
 			return
 		}
-		if n := countBuckets(time.Time{}, time.Time{}.Add(aq.Window), aq.Bucket); n < minBaseline || n > maxBuckets {
+		if n := bucketsIn(aq.Window, aq.Bucket); n < minBaseline || n > maxBuckets {
 			respond(w, r, log, invalidParams{{"bucket", fmt.Sprintf("the window holds %d buckets of %s; "+
 				"between %d and %d are needed", n, aq.Bucket, minBaseline, maxBuckets)}})
 			return

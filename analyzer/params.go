@@ -138,7 +138,11 @@ const maxBuckets = 1000
 
 // countBuckets returns how many buckets of width bucket cover [from, to).
 func countBuckets(from, to time.Time, bucket time.Duration) int64 {
-	span := to.Sub(from) // saturates at about 292 years, which is still far over maxBuckets
+	return bucketsIn(to.Sub(from), bucket) // Sub saturates at about 292 years, still far over maxBuckets
+}
+
+// bucketsIn returns how many buckets of width bucket cover a span, the last one possibly short.
+func bucketsIn(span, bucket time.Duration) int64 {
 	n := int64(span / bucket)
 	if span%bucket != 0 {
 		n++

@@ -80,10 +80,12 @@ func problemFor(err error) problem {
 func respond(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	p := problemFor(err)
 	p.Instance = r.URL.Path
-	switch {
-	case r.Context().Err() != nil:
-	case p.Status >= 500:
-		log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+	if p.Status >= 500 && r.Context().Err() == nil {
+		level := slog.LevelError // ours to fix
+		if p.Status == http.StatusServiceUnavailable {
+			level = slog.LevelWarn // the database's state, which readiness reports too
+		}
+		log.LogAttrs(r.Context(), level, "request failed",
 			slog.String("path", r.URL.Path), slog.Int("status", p.Status), slog.String("err", err.Error()))
 	}
 	h := w.Header()
