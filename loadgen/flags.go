@@ -34,6 +34,9 @@ type config struct {
 	progress time.Duration // 0: no progress lines
 }
 
+// maxVoters bounds the ledger: about 100 bytes a voter.
+const maxVoters = 10_000_000
+
 // How votes are sent and who names the voters.
 const (
 	apiForm   = "form"   // POST / with vote=a, as the ballot page does; 303 when accepted
@@ -120,6 +123,7 @@ func (c config) validate() error {
 	if err := c.plan.Validate(); err != nil {
 		bad = append(bad, strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
+	check(c.plan.Voters <= maxVoters, "-voters %d: want at most %d (the ledger keeps every voter in memory)", c.plan.Voters, maxVoters)
 	check(c.plan.Votes > 0 || c.duration > 0, "nothing ends the run: set -votes or -duration")
 	check(c.duration >= 0, "-duration %s: want 0 or more", c.duration)
 	check(c.rate >= 0 && c.rate <= 1e6, "-rate %v: want 0 (closed loop) up to 1e6 votes/s", c.rate)

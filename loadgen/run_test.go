@@ -247,6 +247,7 @@ func TestRunFlags(t *testing.T) {
 		{[]string{"-api", "xml"}, "-api"},
 		{[]string{"-ids", "guess"}, "-ids"},
 		{[]string{"-votes", "0"}, "nothing ends the run"},
+		{[]string{"-voters", "20000000"}, "-voters"},
 		{[]string{"-split", "2"}, "split"},
 		{[]string{"-change", "1"}, "change"},
 		{[]string{"-concurrency", "0"}, "-concurrency"},
