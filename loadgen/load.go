@@ -30,7 +30,7 @@ type load struct {
 	planMu  sync.Mutex
 	claimed int64 // votes taken from the plan
 
-	hist  *latency.Histogram
+	hist  *latency.Histogram // set by the caller
 	stats stats
 }
 
@@ -65,7 +65,6 @@ func (s *stats) errors() map[string]int64 {
 // in flight are not cancelled with ctx: a cancelled vote has an unknown outcome, and the ledger
 // is more useful exact.
 func (l *load) run(ctx context.Context) time.Duration {
-	l.hist = latency.New()
 	start := time.Now()
 	var deadline time.Time
 	if l.duration > 0 {

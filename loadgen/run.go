@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-voting-app/voting-app/loadgen/internal/latency"
 	"github.com/go-voting-app/voting-app/loadgen/internal/ledger"
 	"github.com/go-voting-app/voting-app/loadgen/internal/plan"
 	"github.com/go-voting-app/voting-app/loadgen/internal/target"
@@ -96,7 +97,7 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 	l := &load{
 		box: box, plan: p, ledger: book,
 		concurrency: cfg.concurrency, rate: cfg.rate, duration: cfg.duration,
-		progress: cfg.progress, stderr: stderr,
+		progress: cfg.progress, stderr: stderr, hist: latency.New(),
 	}
 	elapsed := l.run(ctx)
 
@@ -111,6 +112,7 @@ func run(ctx context.Context, args []string, _ func(string) string, stdout, stde
 	if cfg.verifyURL != "" && !rep.Interrupted {
 		v := verify(ctx, probe, cfg.verifyURL, baseline, e, cfg.verifyTimeout, cfg.verifySettle)
 		rep.Verify = &v
+		rep.Interrupted = ctx.Err() != nil // a verdict cut short is no verdict
 	}
 	if cfg.json {
 		if err := rep.writeJSON(stdout); err != nil {
