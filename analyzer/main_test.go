@@ -21,6 +21,7 @@ import (
 	"github.com/go-voting-app/voting-app/analyzer/llm"
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
 	"github.com/go-voting-app/voting-app/platform/testenv"
 	"github.com/go-voting-app/voting-app/platform/web"
 	"github.com/jackc/pgx/v5"
@@ -77,7 +78,7 @@ func newAnalyzer(t *testing.T, s setup) *analyzer {
 	owner := openPool(t, dbURL)
 	roURL := readOnlyRole(t, owner, dbURL)
 	if !s.unmigrated {
-		if err := postgres.Migrate(ctx, owner, quiet); err != nil {
+		if err := migrations.Up(ctx, owner, quiet); err != nil {
 			t.Fatal(err)
 		}
 	}

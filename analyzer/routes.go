@@ -14,7 +14,7 @@ import (
 // application/problem+json, unknown paths and methods included.
 func NewServer(log *slog.Logger, metrics *web.Metrics, st *store, opts ballot.Options, in *insights, now func() time.Time) http.Handler {
 	r := chi.NewRouter()
-	r.Use(web.Recover(log), web.Instrument(log, metrics))
+	r.Use(web.Instrument(log, metrics), web.Recover(log))
 	r.NotFound(handleProblem(log, errNotFound))
 	r.MethodNotAllowed(handleProblem(log, errMethodNotAllowed))
 

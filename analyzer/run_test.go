@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
 	"github.com/go-voting-app/voting-app/platform/testenv"
 )
 
@@ -42,7 +42,7 @@ func TestRun(t *testing.T) {
 	}
 
 	// The worker migrates; votes arrive.
-	if err := postgres.Migrate(context.Background(), owner, quiet); err != nil {
+	if err := migrations.Up(context.Background(), owner, quiet); err != nil {
 		t.Fatal(err)
 	}
 	w := &analyzer{t: t, owner: owner}

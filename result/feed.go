@@ -49,12 +49,16 @@ type feed struct {
 	waited bool // the schema was found missing; only Run's goroutine touches it
 }
 
-// newFeed returns a feed that connects with connConfig. The connection runs every transaction read
+// feedConnConfig returns the settings of the feed's connection. Every transaction on it is read
 // only, on top of the role's own rights: the result service never writes.
+func feedConnConfig(cfg postgres.Config) (*pgx.ConnConfig, error) {
+	cfg.ReadOnly = true
+	return postgres.ConnConfig(cfg)
+}
+
+// newFeed returns a feed that connects with connConfig (from feedConnConfig).
 func newFeed(log *slog.Logger, connConfig *pgx.ConnConfig, opts ballot.Options, b *broker, m *metrics, cfg feedConfig) *feed {
-	cc := connConfig.Copy()
-	cc.RuntimeParams["default_transaction_read_only"] = "on"
-	return &feed{log: log, connConfig: cc, opts: opts, broker: b, metrics: m, cfg: cfg, notReady: errConnecting}
+	return &feed{log: log, connConfig: connConfig, opts: opts, broker: b, metrics: m, cfg: cfg, notReady: errConnecting}
 }
 
 // Ready is the /readyz check: nil while the feed is listening and has a current tally.

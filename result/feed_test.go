@@ -128,7 +128,7 @@ func TestFeedConnectionIsReadOnly(t *testing.T) {
 	t.Parallel()
 	dbURL := testenv.Postgres(t)
 	migratedDB(t, dbURL) // as the superuser
-	cc, err := pgx.ParseConfig(dbURL)
+	cc, err := feedConnConfig(postgres.Config{URL: dbURL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
 	"github.com/go-voting-app/voting-app/platform/testenv"
 	"github.com/go-voting-app/voting-app/platform/web"
 	"github.com/jackc/pgx/v5"
@@ -152,7 +153,7 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 func migratedDB(t testing.TB, url string) *pgxpool.Pool {
 	t.Helper()
 	pool := openPool(t, url)
-	if err := postgres.Migrate(context.Background(), pool, quietLog()); err != nil {
+	if err := migrations.Up(context.Background(), pool, quietLog()); err != nil {
 		t.Fatal(err)
 	}
 	return pool

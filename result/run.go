@@ -24,8 +24,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		env.String("OPTION_A", ballot.DefaultLabelA),
 		env.String("OPTION_B", ballot.DefaultLabelB),
 	)
-	// The service holds one connection of its own (the listener); the pool is only the parsed
-	// connection settings, so it is kept at one connection.
+	// The service holds one connection of its own: the listener, which also runs the tally query.
 	dbConfig := postgres.ConfigFromEnv(env, "result", 1)
 	feedCfg := feedConfig{
 		MinInterval:  env.Duration("TALLY_MIN_INTERVAL", 250*time.Millisecond, 10*time.Millisecond, 10*time.Second),
@@ -61,11 +60,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"sse_max_streams", maxStreams,
 	)
 
-	pool, err := postgres.Open(ctx, dbConfig)
+	connConfig, err := feedConnConfig(dbConfig)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
 	u, err := loadUI()
 	if err != nil {
 		return err
@@ -75,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	httpMetrics := web.NewMetrics(reg)
 	m := newMetrics(reg)
 	b := newBroker(maxStreams, m)
-	f := newFeed(log, pool.Config().ConnConfig, opts, b, m, feedCfg)
+	f := newFeed(log, connConfig, opts, b, m, feedCfg)
 	probe := ops.NewProbe(ops.Check{Name: "tally", Fn: f.Ready})
 
 	// The feed outlives the stop signal until the servers are down, so streams still open while

@@ -13,6 +13,7 @@ import (
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/ops"
 	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
 	"github.com/go-voting-app/voting-app/platform/testenv"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -40,7 +41,7 @@ func newRig(t testing.TB, dbURL, redisURL, prefix string) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if err := postgres.Migrate(ctx, pool, quietLog()); err != nil {
+	if err := migrations.Up(ctx, pool, quietLog()); err != nil {
 		t.Fatal(err)
 	}
 	opts, err := redis.ParseURL(redisURL)

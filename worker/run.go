@@ -13,6 +13,7 @@ import (
 	"github.com/go-voting-app/voting-app/platform/config"
 	"github.com/go-voting-app/voting-app/platform/ops"
 	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
 	"github.com/go-voting-app/voting-app/platform/queue"
 	"github.com/go-voting-app/voting-app/platform/web"
 	"golang.org/x/sync/errgroup"
@@ -104,7 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	g.Go(func() error {
 		if migrate {
 			err := consumer.retry(gctx, "postgres", nil, func(ctx context.Context) error {
-				return postgres.Migrate(ctx, pool, log)
+				return migrations.Up(ctx, pool, log)
 			})
 			if err != nil {
 				return nil // stopped before the database came up

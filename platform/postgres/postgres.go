@@ -4,27 +4,19 @@ package postgres
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/config"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 )
 
 // TotalsChannel is the NOTIFY channel on which the database announces a changed tally.
 const TotalsChannel = "vote_totals_changed"
-
-//go:embed migrations/*.sql
-var migrations embed.FS
 
 // Config says how to reach the database. URL may be empty: pgx then reads the standard libpq
 // variables (PGHOST, PGUSER, PGDATABASE, PGSSLMODE, …).
@@ -33,6 +25,11 @@ type Config struct {
 	Password config.Secret // from DATABASE_PASSWORD(_FILE); overrides a password in URL
 	AppName  string
 	MaxConns int32
+	// ReadOnly makes every transaction of every connection read only, on top of what the role may
+	// do: a reader cannot write even when it is given a role that could.
+	ReadOnly bool
+	// StatementTimeout bounds every statement on the server (0: the server's default).
+	StatementTimeout time.Duration
 }
 
 // ConfigFromEnv reads DATABASE_URL and DATABASE_PASSWORD / DATABASE_PASSWORD_FILE.
@@ -50,19 +47,12 @@ func ConfigFromEnv(env *config.Env, appName string, maxConns int) Config {
 func Open(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
-		// pgx's message can quote the URL, password included; say only what is wrong.
-		return nil, errors.New("DATABASE_URL is not a valid PostgreSQL URL or key=value string")
+		return nil, errBadURL
 	}
-	if cfg.Password != "" {
-		pc.ConnConfig.Password = cfg.Password.Reveal()
-	}
-	if cfg.AppName != "" {
-		pc.ConnConfig.RuntimeParams["application_name"] = cfg.AppName
-	}
+	cfg.apply(pc.ConnConfig)
 	if cfg.MaxConns > 0 {
 		pc.MaxConns = cfg.MaxConns
 	}
-	pc.ConnConfig.ConnectTimeout = 5 * time.Second
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres pool: %w", err)
@@ -70,32 +60,34 @@ func Open(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// Migrate brings the schema to the newest version. A session-level advisory lock serialises
-// concurrent callers, so any number of workers can start at once: the first migrates, the others
-// wait and find nothing to do.
-func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
-	sub, err := fs.Sub(migrations, "migrations")
+// ConnConfig returns the settings for a single connection outside any pool, such as a dedicated
+// LISTEN connection.
+func ConnConfig(cfg Config) (*pgx.ConnConfig, error) {
+	cc, err := pgx.ParseConfig(cfg.URL)
 	if err != nil {
-		return err
+		return nil, errBadURL
 	}
-	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300)) // 1 s × 300 tries
-	if err != nil {
-		return err
+	cfg.apply(cc)
+	return cc, nil
+}
+
+// errBadURL replaces pgx's parse error, which can quote the URL, password included.
+var errBadURL = errors.New("DATABASE_URL is not a valid PostgreSQL URL or key=value string")
+
+func (cfg Config) apply(cc *pgx.ConnConfig) {
+	if cfg.Password != "" {
+		cc.Password = cfg.Password.Reveal()
 	}
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+	if cfg.AppName != "" {
+		cc.RuntimeParams["application_name"] = cfg.AppName
 	}
-	results, err := provider.Up(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	if cfg.ReadOnly {
+		cc.RuntimeParams["default_transaction_read_only"] = "on"
 	}
-	for _, r := range results {
-		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration.String())
+	if cfg.StatementTimeout > 0 {
+		cc.RuntimeParams["statement_timeout"] = strconv.FormatInt(cfg.StatementTimeout.Milliseconds(), 10)
 	}
-	return nil
+	cc.ConnectTimeout = 5 * time.Second
 }
 
 // ErrNoSchema means the tables do not exist yet: the worker has not migrated the database.

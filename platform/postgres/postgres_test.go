@@ -5,13 +5,16 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
 	"github.com/go-voting-app/voting-app/platform/testenv"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -35,7 +38,7 @@ func TestMigrateConcurrentlyIsSafe(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 5)
 	for i := range errs {
-		wg.Go(func() { errs[i] = postgres.Migrate(ctx, open(t, url), quiet) })
+		wg.Go(func() { errs[i] = migrations.Up(ctx, open(t, url), quiet) })
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -72,7 +75,7 @@ func TestMigrateAdoptsClassicTable(t *testing.T) {
 		INSERT INTO votes VALUES ('old1','a'),('old2','b'),('old3','a')`); err != nil {
 		t.Fatal(err)
 	}
-	if err := postgres.Migrate(ctx, pool, quiet); err != nil {
+	if err := migrations.Up(ctx, pool, quiet); err != nil {
 		t.Fatal(err)
 	}
 	got, err := postgres.Totals(ctx, pool)
@@ -89,7 +92,7 @@ func TestMigrateAdoptsClassicTable(t *testing.T) {
 func TestTotalsMatchVotes(t *testing.T) {
 	ctx := context.Background()
 	pool := open(t, testenv.Postgres(t))
-	if err := postgres.Migrate(ctx, pool, quiet); err != nil {
+	if err := migrations.Up(ctx, pool, quiet); err != nil {
 		t.Fatal(err)
 	}
 	check := func(when string) {
@@ -147,7 +150,7 @@ func TestTotalsChangeNotifies(t *testing.T) {
 	defer cancel()
 	url := testenv.Postgres(t)
 	pool := open(t, url)
-	if err := postgres.Migrate(ctx, pool, quiet); err != nil {
+	if err := migrations.Up(ctx, pool, quiet); err != nil {
 		t.Fatal(err)
 	}
 	listener, err := pgx.Connect(ctx, url)
@@ -172,5 +175,54 @@ func TestTotalsChangeNotifies(t *testing.T) {
 	defer cancelShort()
 	if n, err := listener.WaitForNotification(short); err == nil {
 		t.Fatalf("unexpected notification %+v for an unchanged tally", n)
+	}
+}
+
+// A reader configured ReadOnly cannot write, whatever its role may do, and StatementTimeout cuts
+// long statements; both hold for pools and single connections.
+func TestReadOnlyAndStatementTimeout(t *testing.T) {
+	ctx := context.Background()
+	url := testenv.Postgres(t)
+	if err := migrations.Up(ctx, open(t, url), quiet); err != nil {
+		t.Fatal(err)
+	}
+	cfg := postgres.Config{URL: url, ReadOnly: true, StatementTimeout: 100 * time.Millisecond}
+	pool, err := postgres.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	cc, err := postgres.ConnConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for name, q := range map[string]interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	}{"pool": pool, "conn": conn} {
+		if _, err := q.Exec(ctx, `INSERT INTO votes (id, vote) VALUES ('x', 'a')`); err == nil {
+			t.Errorf("%s: a read-only reader could insert", name)
+		}
+		if _, err := q.Exec(ctx, `SELECT pg_sleep(2)`); err == nil {
+			t.Errorf("%s: a 2 s statement was not cut at 100 ms", name)
+		}
+		if _, err := postgres.Totals(ctx, pool); err != nil {
+			t.Errorf("%s: reading failed: %v", name, err)
+		}
+	}
+}
+
+func TestBadURLDoesNotLeakThePassword(t *testing.T) {
+	_, err := postgres.Open(context.Background(), postgres.Config{URL: "postgres://u:hunter2@h:notaport/db"})
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %v", err)
+	}
+	_, err = postgres.ConnConfig(postgres.Config{URL: "postgres://u:hunter2@h:notaport/db"})
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %v", err)
 	}
 }
