@@ -218,6 +218,23 @@ func TestRedisRestartLosesNothing(t *testing.T) {
 	r.waitStored(merge(first, second), 30*time.Second)
 }
 
+// Redis comes back empty (no persistence, or a FLUSHALL): the worker creates its group again and
+// goes on with the votes cast from then on.
+func TestStreamAndGroupLostTheWorkerRecovers(t *testing.T) {
+	rs := testenv.StartRedis(t, false)
+	r := newRig(t, testenv.Postgres(t), rs.URL(), "t:")
+	stop := r.start(r.consumer("w1", fastSettings))
+	defer stop()
+	first := r.add(randomVotes(9, 100, 30)...)
+	r.waitStored(first, 20*time.Second)
+
+	if err := r.rdb.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	second := r.add(randomVotes(10, 100, 60)...)
+	r.waitStored(merge(first, second), 20*time.Second)
+}
+
 // Two workers on one stream, with voters changing their minds across batches: the stored votes
 // are exactly each voter's last vote.
 func TestTwoWorkersOnOneStreamAreExact(t *testing.T) {

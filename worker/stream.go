@@ -50,8 +50,11 @@ func (s *Stream) EnsureGroup(ctx context.Context) error {
 }
 
 // isNoGroup reports the error Redis gives when the stream or group vanished (FLUSHALL, a Redis
-// restarted without persistence); the group is then created again.
-func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
+// restarted without persistence); the group is then created again. The error arrives wrapped.
+func isNoGroup(err error) bool {
+	var rerr redis.Error
+	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "NOGROUP")
+}
 
 // ReadNew waits up to block for entries never delivered to the group.
 func (s *Stream) ReadNew(ctx context.Context, count int, block time.Duration) ([]redis.XMessage, error) {
