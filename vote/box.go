@@ -18,8 +18,9 @@ type ballotBox struct {
 }
 
 // Cast appends one vote to the stream. There is no MAXLEN: the stream may only lose entries the
-// worker has acknowledged, and the worker trims those itself. Any failure means the vote is not
-// on the stream, and is reported as the queue being unavailable.
+// worker has acknowledged, and the worker trims those itself. A failure is reported as the queue
+// being unavailable. It does not always mean the vote is missing: an XADD whose reply timed out
+// may have landed. Voting again is the cure either way, since a voter's last vote wins.
 func (b *ballotBox) Cast(ctx context.Context, voter ballot.VoterID, option string) error {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()

@@ -81,7 +81,7 @@ func classify(err error) outcome {
 	}
 	if _, ok := errors.AsType[*unavailableError](err); ok {
 		return outcome{http.StatusServiceUnavailable, "Voting is briefly unavailable",
-			"Your vote was not recorded. Please try again in a few seconds.", reasonUnavailable}
+			"Your vote may not have been recorded. Please vote again in a few seconds; only your last vote counts.", reasonUnavailable}
 	}
 	return outcome{http.StatusInternalServerError, "Something went wrong",
 		"Your vote may not have been recorded. Please try again.", reasonInternal}

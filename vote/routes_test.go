@@ -297,7 +297,7 @@ func TestVoteWhileRedisIsDown(t *testing.T) {
 	if res.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("vote with Redis down = %d, want 503", res.StatusCode)
 	}
-	if res.Header.Get("Retry-After") == "" || !strings.Contains(body, "Your vote was not recorded") {
+	if res.Header.Get("Retry-After") == "" || !strings.Contains(body, "Your vote may not have been recorded") {
 		t.Errorf("503 lacks Retry-After or a clear message: %v\n%s", res.Header, body)
 	}
 	if cookieNamed(res, choiceCookie) != nil {
