@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES := platform vote worker result analyzer
+MODULES := platform vote worker result analyzer loadgen
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 GO      ?= go
 
