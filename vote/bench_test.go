@@ -42,7 +42,7 @@ func BenchmarkVoteParallel(b *testing.B) {
 	})
 }
 
-// BenchmarkBallot is the page a returning voter sees: no Redis, just cookies and the template.
+// BenchmarkBallot is the page a returning voter sees: no Redis, just cookies and rendering.
 func BenchmarkBallot(b *testing.B) {
 	ts := newTestServer(b)
 	cookie := voterCookieOf(ballot.NewVoterID())

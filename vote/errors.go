@@ -102,12 +102,7 @@ func (s *site) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, o)
 		return
 	}
-	s.page(w, o.status, "error.html", errorPage{Title: o.title, Message: o.msg})
-}
-
-type errorPage struct {
-	Title   string
-	Message string
+	s.page(w, o.status, errorPage(s.frame, errorView{Title: o.title, Message: o.msg}))
 }
 
 // writeProblem writes an RFC 9457 problem document.

@@ -11,15 +11,6 @@ import (
 
 // handleBallot shows the ballot, and the visitor's current choice when they have one.
 func handleBallot(s *site, opts ballot.Options, cookies cookiePolicy) http.HandlerFunc {
-	type option struct {
-		ballot.Option
-		Chosen bool
-	}
-	type page struct {
-		Question string
-		Options  []option
-		Choice   string // label of the option the visitor voted for, if any
-	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		// The ID is issued on the first visit, so the first vote already carries a known voter.
 		_, issued := cookies.voter(w, r)
@@ -28,11 +19,11 @@ func handleBallot(s *site, opts ballot.Options, cookies cookiePolicy) http.Handl
 			// A new voter has not voted, whatever a stale choice cookie says.
 			chosen, _ = choiceOf(r, opts)
 		}
-		p := page{Question: question(opts), Options: make([]option, len(opts)), Choice: chosen.Label}
+		v := ballotView{Question: question(opts), Options: make([]optionView, len(opts)), Choice: chosen.Label}
 		for i, o := range opts {
-			p.Options[i] = option{Option: o, Chosen: o.Key == chosen.Key}
+			v.Options[i] = optionView{Option: o, Chosen: o.Key == chosen.Key}
 		}
-		s.page(w, http.StatusOK, "ballot.html", p)
+		s.page(w, http.StatusOK, ballotPage(s.frame, v))
 	}
 }
 

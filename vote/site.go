@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"io/fs"
 	"log/slog"
 	"mime"
@@ -16,19 +15,20 @@ import (
 	"strings"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
+	g "maragu.dev/gomponents"
 )
 
-// files are the page templates and static assets, built into the binary: the image has no files
-// besides it, and no page depends on a CDN.
+// files are the static assets, built into the binary: the image has no files besides it, and no
+// page depends on a CDN.
 //
-//go:embed templates/*.html static/*
+//go:embed static/*
 var files embed.FS
 
 // site renders pages and errors. Everything on it is fixed at start.
 type site struct {
 	log    *slog.Logger
-	tmpl   *template.Template
 	assets *assets
+	frame  frame
 }
 
 func newSite(log *slog.Logger, hostname string) *site {
@@ -37,13 +37,8 @@ func newSite(log *slog.Logger, hostname string) *site {
 		panic(err) // the directory is embedded: it exists
 	}
 	a := newAssets(static)
-	funcs := template.FuncMap{
-		"asset":    a.path,
-		"hostname": func() string { return hostname },
-	}
-	// Must: the templates are part of the binary, so a broken one fails every test at once.
-	tmpl := template.Must(template.New("").Funcs(funcs).ParseFS(files, "templates/*.html"))
-	return &site{log: log, tmpl: tmpl, assets: a}
+	f := frame{StyleURL: a.path("style.css"), IconURL: a.path("favicon.svg"), Hostname: hostname}
+	return &site{log: log, assets: a, frame: f}
 }
 
 // question is the ballot's heading, "Cats or Dogs?".
@@ -55,12 +50,12 @@ func question(opts ballot.Options) string {
 	return strings.Join(labels, " or ") + "?"
 }
 
-// page renders a template into memory first, so that a failing template becomes a clean 500
-// instead of half a page under a 200.
-func (s *site) page(w http.ResponseWriter, status int, name string, data any) {
+// page renders into memory first, so that a failing page becomes a clean 500 instead of half a
+// page under a 200.
+func (s *site) page(w http.ResponseWriter, status int, doc g.Node) {
 	var buf bytes.Buffer
-	if err := s.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
-		s.log.Error("render page", "template", name, "err", err)
+	if err := doc.Render(&buf); err != nil {
+		s.log.Error("render page", "err", err)
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		return
 	}
@@ -139,13 +134,14 @@ func newAssets(fsys fs.FS) *assets {
 	return a
 }
 
-// path is the URL of an asset, for templates.
-func (a *assets) path(name string) (string, error) {
+// path is the URL of an asset. The pages name their assets at start, so a missing one fails every
+// test at once.
+func (a *assets) path(name string) string {
 	f, ok := a.byName[name]
 	if !ok {
-		return "", fmt.Errorf("no static asset %q", name)
+		panic(fmt.Sprintf("no static asset %q", name))
 	}
-	return "/static/" + f.hashedName, nil
+	return "/static/" + f.hashedName
 }
 
 // lookup resolves a hashed name. fresh is false when the hash is not this build's: during a
