@@ -7,6 +7,7 @@ require (
 	github.com/go-voting-app/voting-app/platform v0.0.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0
+	maragu.dev/gomponents v1.2.0
 )
 
 require (

@@ -6,7 +6,6 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
-	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,12 +14,13 @@ import (
 	"github.com/go-voting-app/voting-app/platform/ballot"
 )
 
+// assetFS holds the files served under /static/; the page itself is pages.go.
+//
 //go:embed assets
 var assetFS embed.FS
 
-// ui is the page template and the static files it links to, loaded once at start.
+// ui is the static files the page links to, loaded once at start.
 type ui struct {
-	page   *template.Template
 	static map[string]staticFile // by file name
 }
 
@@ -37,11 +37,7 @@ const (
 )
 
 func loadUI() (*ui, error) {
-	page, err := template.ParseFS(assetFS, "assets/page.html")
-	if err != nil {
-		return nil, fmt.Errorf("page template: %w", err)
-	}
-	u := &ui{page: page, static: make(map[string]staticFile)}
+	u := &ui{static: make(map[string]staticFile)}
 	for name, ctype := range map[string]string{
 		styleFile:  "text/css; charset=utf-8",
 		scriptFile: "text/javascript; charset=utf-8",
@@ -66,7 +62,7 @@ func (u *ui) staticURL(name string) string {
 	return "/static/" + name + "?v=" + u.static[name].version
 }
 
-// pageView is what the page template shows.
+// pageView is what the page shows.
 type pageView struct {
 	Title     string // "Cats vs Dogs"
 	Ready     bool   // a tally is known; otherwise the numbers are placeholders
@@ -131,11 +127,11 @@ func countVotes(n int64) string {
 	return b.String() + " votes"
 }
 
-// render executes the page into a buffer first, so a template error becomes a clean 500 instead of
+// render writes the page into a buffer first, so a rendering error becomes a clean 500 instead of
 // half a page.
 func (u *ui) render(v pageView) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := u.page.Execute(&buf, v); err != nil {
+	if err := resultsPage(v).Render(&buf); err != nil {
 		return nil, fmt.Errorf("render page: %w", err)
 	}
 	return buf.Bytes(), nil
