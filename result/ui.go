@@ -102,29 +102,12 @@ func newPageView(opts ballot.Options, s *snapshot) pageView {
 			}
 			p := min(max(c.Percent, 0), 100)
 			v.Options[i].Percent = strconv.Itoa(p) + "%"
-			v.Options[i].Votes = countVotes(c.Votes)
+			v.Options[i].Votes = ballot.Votes(c.Votes)
 			v.Options[i].BarClass = "w-" + strconv.Itoa(p)
 		}
 	}
 	v.Summary = s.Tally.Summary()
 	return v
-}
-
-// countVotes says "1 vote" or "1,234 votes", the wording of ballot.Tally.Summary (n is never
-// negative: NewTally clamps it).
-func countVotes(n int64) string {
-	if n == 1 {
-		return "1 vote"
-	}
-	s := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String() + " votes"
 }
 
 // render writes the page into a buffer first, so a rendering error becomes a clean 500 instead of

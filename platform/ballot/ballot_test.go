@@ -256,3 +256,16 @@ func TestTally(t *testing.T) {
 		})
 	}
 }
+
+func TestVotes(t *testing.T) {
+	tests := []struct {
+		n    int64
+		want string
+	}{{0, "0 votes"}, {1, "1 vote"}, {2, "2 votes"}, {999, "999 votes"}, {1000, "1,000 votes"},
+		{123456, "123,456 votes"}, {1234567, "1,234,567 votes"}}
+	for _, tt := range tests {
+		if got := Votes(tt.n); got != tt.want {
+			t.Errorf("Votes(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+}

@@ -1,5 +1,10 @@
 package ballot
 
+import (
+	"strconv"
+	"strings"
+)
+
 // Count is one option's share of a tally.
 type Count struct {
 	Option
@@ -60,41 +65,26 @@ func (t *Tally) setPercents() {
 	}
 }
 
-// Summary describes the total for people: "No votes yet", "1 vote", "N votes".
+// Summary describes the total for people: "No votes yet", "1 vote", "12,345 votes".
 func (t Tally) Summary() string {
-	switch t.Total {
-	case 0:
+	if t.Total == 0 {
 		return "No votes yet"
-	case 1:
-		return "1 vote"
 	}
-	return formatInt(t.Total) + " votes"
+	return Votes(t.Total)
 }
 
-// formatInt writes n with thin grouping commas: 12345 → "12,345".
-func formatInt(n int64) string {
-	s := []byte{}
-	digits := 0
-	neg := n < 0
-	if neg {
-		n = -n
+// Votes says how many votes n (never negative) is: "0 votes", "1 vote", "12,345 votes".
+func Votes(n int64) string {
+	if n == 1 {
+		return "1 vote"
 	}
-	for {
-		if digits > 0 && digits%3 == 0 {
-			s = append(s, ',')
+	digits := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	for i, r := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteByte(',')
 		}
-		s = append(s, byte('0'+n%10))
-		digits++
-		n /= 10
-		if n == 0 {
-			break
-		}
+		b.WriteRune(r)
 	}
-	if neg {
-		s = append(s, '-')
-	}
-	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
-		s[i], s[j] = s[j], s[i]
-	}
-	return string(s)
+	return b.String() + " votes"
 }
