@@ -139,16 +139,15 @@ func (s Subject) anchor(a string) string {
 	return where
 }
 
-// runtimeBase is the base the image was built on: the OCI base.name label the Dockerfiles set, or
-// the runtime stage's FROM resolved with the build's arguments.
+// runtimeBase is the base the image was built on: the runtime stage's FROM resolved with the
+// build's arguments. (A base.name label may be inherited from the base's own base.)
 func (s Subject) runtimeBase() string {
-	if s.Image != nil {
-		if b := s.Image.Config.Labels["org.opencontainers.image.base.name"]; b != "" {
-			return b
-		}
+	final := s.Dockerfile.Final()
+	if final.From >= 0 {
+		return "stage " + s.Dockerfile.Stages[final.From].Name
 	}
-	if bases := s.Dockerfile.Final().Bases; len(bases) > 0 {
-		return bases[len(bases)-1]
+	if len(final.Bases) > 0 {
+		return final.Bases[len(final.Bases)-1]
 	}
 	return ""
 }

@@ -99,13 +99,12 @@ func TestAuditMissingImage(t *testing.T) {
 }
 
 func TestAuditWhere(t *testing.T) {
-	d, err := ParseDockerfile("app/Dockerfile", []byte(goodDockerfile), nil)
+	d, err := ParseDockerfile("app/Dockerfile", []byte(goodDockerfile), map[string]string{"RUNTIME_IMAGE": "voting-offline/static:nonroot"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := goodConfig()
 	cfg.User = "root"
-	cfg.Labels["org.opencontainers.image.base.name"] = "voting-offline/static:nonroot"
 	img := image(t, cfg, append(goodLayers(t), layer(t, dirEntry("bin/"), file("bin/sh", 0o755, "\x7fELF")))...)
 	cf, err := ParseComposeFile("compose.yml", []byte(composeYAML))
 	if err != nil {

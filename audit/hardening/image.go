@@ -560,10 +560,13 @@ func checkNoToolchain(im *Image, _ Policy) Finding {
 	return pass("no go, gcc, make or git").near(anchorBase)
 }
 
-// EntrypointFile is the file the entrypoint runs, or nil.
+// EntrypointFile is the file the container runs (the entrypoint, else the command), or nil.
 func (im *Image) EntrypointFile() *File {
-	if len(im.Config.Entrypoint) == 0 {
-		return nil
+	switch {
+	case len(im.Config.Entrypoint) > 0:
+		return im.which(im.Config.Entrypoint[0])
+	case len(im.Config.Cmd) > 0:
+		return im.which(im.Config.Cmd[0])
 	}
-	return im.which(im.Config.Entrypoint[0])
+	return nil
 }

@@ -1,0 +1,42 @@
+# Size ladder, step 2: multi-stage onto a Debian slim runtime. The builder is the one of
+# vote/Dockerfile; only the binary reaches the runtime, which still has a shell, a package manager
+# and setuid programs from Debian. Offline, voting-offline/debian:bookworm (debootstrap minbase)
+# stands in for debian:bookworm-slim.
+# Built by `make size-ladder` (build context: the repository root); never deployed.
+ARG GO_IMAGE=golang:1.26.8-trixie
+ARG DEBIAN_IMAGE=debian:bookworm-slim
+
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
+ARG TARGETOS
+ARG TARGETARCH
+WORKDIR /src/vote
+ENV GOWORK=off CGO_ENABLED=0
+COPY platform/go.mod platform/go.sum /src/platform/
+COPY vote/go.mod vote/go.sum /src/vote/
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY platform/ /src/platform/
+COPY vote/ /src/vote/
+ARG VERSION=dev
+ARG REVISION=unknown
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -tags nethttpomithttp2 \
+      -ldflags "-s -w -X github.com/go-voting-app/voting-app/platform/buildinfo.Version=${VERSION} -X github.com/go-voting-app/voting-app/platform/buildinfo.Revision=${REVISION}" \
+      -o /out/vote .
+
+FROM ${DEBIAN_IMAGE}
+ARG DEBIAN_IMAGE
+ARG VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=1970-01-01T00:00:00Z
+ARG SOURCE=https://github.com/go-voting-app/voting-app
+LABEL org.opencontainers.image.title="vote (size ladder: debian)" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.base.name="${DEBIAN_IMAGE}"
+COPY --from=build /out/vote /vote
+USER 65532:65532
+EXPOSE 8080 9090
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 CMD ["/vote", "healthcheck"]
+ENTRYPOINT ["/vote"]
