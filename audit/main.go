@@ -4,6 +4,7 @@
 //	audit selftest  builds a deliberately bad image with the engine and expects the audit to fail it
 //	audit sizes     image, layer and binary sizes of the service images (docs/sizes.md, docs/sizes.svg)
 //	audit ladder    builds the vote image in the variants of deploy/size-ladder and compares them
+//	audit docs      regenerates the tables of docs/hardening.md (-check: only verify them)
 //	audit rules     the rule catalogue as Markdown
 //
 // Run it from the repository root after the images are built (make images). On an engine without

@@ -32,10 +32,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runSizes(ctx, rest, stdout, stderr)
 	case "ladder":
 		return runLadder(ctx, rest, stdout, stderr)
+	case "docs":
+		return runDocs(rest, stdout, stderr)
 	case "rules":
 		return writeCatalogue(stdout)
 	}
-	return fmt.Errorf("unknown command %q (check, selftest, sizes, ladder, rules)", cmd)
+	return fmt.Errorf("unknown command %q (check, selftest, sizes, ladder, docs, rules)", cmd)
 }
 
 // common are the flags every command that reads the project takes.
