@@ -40,7 +40,7 @@ type expectations struct {
 	pullPolicy corev1.PullPolicy
 	// managedData: Postgres and Redis are managed services outside the cluster, reached at
 	// these addresses.
-	managedData          bool
+	managedData         bool
 	postgresIP, redisIP string
 }
 

@@ -33,7 +33,9 @@ type flow struct {
 	protocol corev1.Protocol
 }
 
-func (f flow) String() string { return fmt.Sprintf("%s → %s:%d/%s", f.from, f.to, f.port, f.protocol) }
+func (f flow) String() string {
+	return fmt.Sprintf("%s → %s:%d/%s", f.from, f.to, f.port, f.protocol)
+}
 
 // network evaluates NetworkPolicies as the API defines them: a pod that no policy selects for a
 // direction is open in that direction; one that some policy selects allows only what the rules of

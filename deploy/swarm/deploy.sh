@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deploy/swarm/deploy.sh — deploy (or update) the voting app stack on this swarm.
 #
-#   deploy/swarm/deploy.sh [--env-file FILE] [STACK]     (default stack name: voting-app)
+#   deploy/swarm/deploy.sh [--env-file FILE] [--detach] [STACK]    (default stack: voting-app)
 #
 # It writes the secret files if they are missing (secrets.sh), labels this node as the one that
 # keeps the Postgres and Redis volumes if no node has that label yet, and runs
@@ -10,14 +10,22 @@
 # the environment wins. The images must be on every node that runs them: with a registry,
 # REGISTRY_AUTH=1 sends your credentials along and lets each node pull; without one, load them
 # on each node and keep the default, which resolves nothing (--resolve-image never).
+#
+# Without --detach it waits until every service has converged and stayed up for its update
+# monitor period (30s), one service after the other: about three minutes.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 env_file=
-if [[ ${1-} == --env-file ]]; then
-	env_file=$2
-	shift 2
-fi
+detach=false
+while (($#)); do
+	case $1 in
+	--env-file) env_file=$2; shift 2 ;;
+	--detach) detach=true; shift ;;
+	-*) echo "usage: $0 [--env-file FILE] [--detach] [STACK]" >&2; exit 2 ;;
+	*) break ;;
+	esac
+done
 stack=${1:-voting-app}
 
 if [[ $(docker info --format '{{.Swarm.LocalNodeState}}') != active ]]; then
@@ -53,4 +61,4 @@ if [[ ${REGISTRY_AUTH:-0} == 1 ]]; then
 	auth=(--with-registry-auth)
 fi
 docker stack deploy --compose-file "$here/stack.yml" --prune --resolve-image "$resolve" \
-	"${auth[@]}" --detach=false "$stack"
+	"${auth[@]}" --detach="$detach" "$stack"
