@@ -5,8 +5,8 @@
 // non-root user, without capabilities, with a read-only root file system, limits and a healthy
 // healthcheck, and each service reaches only the networks it needs.
 //
-// The tests carry the build tag e2e, so `go test ./...` never starts them; they need a Docker
-// engine, the compose plugin and the service images built beforehand:
+// The compose tests carry the build tag e2e, so `go test ./...` never starts them; they need a
+// Docker engine, the compose plugin and the service images built beforehand:
 //
 //	make e2e
 //	docker compose --env-file deploy/compose/offline.env build && cd e2e && go test -tags e2e -count=1 -v .
@@ -17,4 +17,10 @@
 //	E2E_PROJECT    compose project name (default voting-app-e2e), so a running `make up` stack is left alone
 //	E2E_VOTERS     how many voters cast votes (default 300)
 //	E2E_KEEP=1     leave the stack running afterwards, for a look around; the next run removes it
+//
+// TestBrowser has no build tag and runs with every `go test`: it builds the vote, worker and result
+// commands, runs them as child processes against the PostgreSQL and Redis servers of
+// platform/testenv, and drives Debian's chromium (chromedp) through the vote page's form while the
+// result page, open in another tab, follows the votes without a reload. It fails when chromium is
+// not installed.
 package e2e
