@@ -62,6 +62,7 @@ func TestOverlays(t *testing.T) {
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			m := render(t, filepath.Join(tree, "deploy/k8s/overlays", name))
 			for _, c := range checks {
 				t.Run(c.name, func(t *testing.T) {
@@ -138,6 +139,7 @@ func TestBrokenFixtures(t *testing.T) {
 	}
 	for name, want := range tests {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			m := render(t, filepath.Join(tree, "deploytest/testdata/broken", name))
 			for _, c := range checks {
 				findings := c.fn(m, overlays["dev"])
