@@ -48,7 +48,8 @@ const (
 var swarmServices = map[string]int{"vote": 2, "worker": 2, "result": 2, "analyzer": 1, "db": 1, "redis": 1}
 
 // TestSwarmStackConfig: `docker stack config` loads the stack file as `docker stack deploy` does
-// (schema, interpolation, merges) and says which options Swarm would ignore: there must be none.
+// (schema, interpolation, merges), without touching the engine. Which options Swarm ignores only
+// deploy says; TestSwarm checks that, and TestStackFollowsSwarmRules the keys themselves.
 func TestSwarmStackConfig(t *testing.T) {
 	root := repoRoot(t)
 	needDocker(t)
@@ -305,6 +306,9 @@ func deployStack(t *testing.T, ctx context.Context, root string, env []string) {
 		t.Fatalf("deploy/swarm/deploy.sh: %v\n%s", err, out)
 	}
 	t.Logf("deploy/swarm/deploy.sh:\n%s", out)
+	if bytes.Contains(out, []byte("Ignoring")) {
+		t.Errorf("docker stack deploy ignored part of the stack file (see its output above)")
+	}
 }
 
 // removeStack removes the services, then waits for their containers and networks to go, so that
