@@ -3,7 +3,9 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES := platform vote worker result analyzer loadgen e2e
+MODULES := platform vote worker result analyzer loadgen e2e deploytest
+# Build tags of the tests that need Docker; vet covers those files too.
+DOCKER_TAGS := e2e,swarm
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 GO      ?= go
 
@@ -55,10 +57,15 @@ test: vet ## Run every unit and integration test (starts private PostgreSQL and 
 e2e: images ## Compose-level end-to-end test (own project name and ports; removed afterwards)
 	E2E_ENV_FILE=$(COMPOSE_ENV) $(GO) test -tags e2e -count=1 -v -timeout 15m ./e2e/...
 
+.PHONY: swarm-test
+swarm-test: images ## Swarm test: one-node swarm on this engine, the stack deployed and voted through, then removed
+	SWARM_ENV_FILE=$(COMPOSE_ENV) $(GO) test -tags swarm -count=1 -v -timeout 8m -run Swarm ./deploytest/...
+
 .PHONY: vet
 vet: ## gofmt check and go vet over the workspace
 	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags $(DOCKER_TAGS) ./e2e/... ./deploytest/...
 
 .PHONY: fmt
 fmt: ## Format the code
