@@ -65,6 +65,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		wg.Go(func() { c.loop(ctx) })
 	}
 	wg.Wait()
+
+	leave, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := c.stream.Leave(leave); err != nil {
+		c.log.Warn("could not leave the consumer group; the name stays until another worker forgets it", "err", err)
+	}
 	return nil
 }
 
@@ -120,6 +126,12 @@ func (c *Consumer) reclaim(ctx context.Context) ([]redis.XMessage, error) {
 	}
 	if next == "0-0" || len(msgs) == 0 {
 		c.lastClaim.Store(now) // scan complete: wait ClaimEvery for the next
+		// Consumers silent for ten claim periods with nothing pending are gone for good.
+		if n, err := c.stream.Forget(ctx, 10*c.cfg.ClaimIdle); err != nil {
+			c.log.Warn("forgetting departed consumers failed", "err", err)
+		} else if n > 0 {
+			c.log.Info("forgot departed consumers", "consumers", n)
+		}
 	}
 	if len(msgs) > 0 {
 		c.m.reclaimed.Add(float64(len(msgs)))

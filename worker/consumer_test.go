@@ -218,6 +218,49 @@ func TestRedisRestartLosesNothing(t *testing.T) {
 	r.waitStored(merge(first, second), 30*time.Second)
 }
 
+// Consumers that left (replaced containers) are deleted once they hold nothing and stay silent;
+// one with pending entries is kept until they are reclaimed; a clean stop leaves no name behind.
+func TestDepartedConsumersAreForgotten(t *testing.T) {
+	r := defaultRig(t)
+	ctx := context.Background()
+	ghost := r.consumer("ghost", fastSettings)
+	if err := ghost.stream.EnsureGroup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ghost.stream.ReadNew(ctx, 10, -1); err != nil { // an empty read registers the name
+		t.Fatal(err)
+	}
+	want := r.add(randomVotes(11, 20, 10)...)
+	holder := r.consumer("holder", fastSettings)
+	if msgs, err := holder.stream.ReadNew(ctx, 20, -1); err != nil || len(msgs) != 20 {
+		t.Fatalf("holder read %d, %v", len(msgs), err)
+	}
+	names := func() map[string]int64 {
+		cs, err := r.rdb.XInfoConsumers(ctx, r.stream, r.group).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int64{}
+		for _, c := range cs {
+			out[c.Name] = c.Pending
+		}
+		return out
+	}
+
+	stop := r.start(r.consumer("w1", fastSettings))
+	r.waitStored(want, 20*time.Second) // holder's entries were reclaimed by w1
+	eventually(t, 20*time.Second, "ghost and holder to be forgotten", func() bool {
+		n := names()
+		_, g := n["ghost"]
+		_, h := n["holder"]
+		return !g && !h
+	})
+	stop()
+	if n := names(); len(n) != 0 {
+		t.Fatalf("consumers left after a clean stop: %v", n)
+	}
+}
+
 // Redis comes back empty (no persistence, or a FLUSHALL): the worker creates its group again and
 // goes on with the votes cast from then on.
 func TestStreamAndGroupLostTheWorkerRecovers(t *testing.T) {

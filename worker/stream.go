@@ -172,6 +172,43 @@ func truncateName(k string) string {
 	return k
 }
 
+// Forget deletes the consumers of the group, other than this one, that hold no pending entries and
+// have not read for longer than idle: replaced containers and pods, whose names (hostnames) are
+// never used again. Deleting a consumer with nothing pending loses nothing; a live one that was
+// merely idle is recreated by its next read.
+func (s *Stream) Forget(ctx context.Context, idle time.Duration) (int, error) {
+	consumers, err := s.rdb.XInfoConsumers(ctx, s.key, s.group).Result()
+	if err != nil {
+		return 0, fmt.Errorf("list consumers: %w", err)
+	}
+	forgotten := 0
+	for _, c := range consumers {
+		if c.Name == s.consumer || c.Pending > 0 || c.Idle < idle {
+			continue
+		}
+		if err := s.rdb.XGroupDelConsumer(ctx, s.key, s.group, c.Name).Err(); err != nil {
+			return forgotten, fmt.Errorf("delete consumer: %w", err)
+		}
+		forgotten++
+	}
+	return forgotten, nil
+}
+
+// Leave deletes this consumer from the group if it holds no pending entries, so a clean shutdown
+// leaves no name behind. With entries pending it stays, for a restart or a reclaim to finish them.
+func (s *Stream) Leave(ctx context.Context) error {
+	consumers, err := s.rdb.XInfoConsumers(ctx, s.key, s.group).Result()
+	if err != nil {
+		return fmt.Errorf("list consumers: %w", err)
+	}
+	for _, c := range consumers {
+		if c.Name == s.consumer && c.Pending == 0 {
+			return s.rdb.XGroupDelConsumer(ctx, s.key, s.group, c.Name).Err()
+		}
+	}
+	return nil
+}
+
 // Backlog describes the group's position in the stream after a trim.
 type Backlog struct {
 	Trimmed int64 // entries removed by this trim

@@ -61,7 +61,7 @@ acl=$(mktemp "$dir/.redis_acl.XXXXXX")
 cat >"$acl" <<ACL
 user default on nopass resetkeys resetchannels -@all +ping
 user vote on #$(sha redis_vote_password) resetkeys resetchannels ~votes:stream -@all +ping +xadd
-user worker on #$(sha redis_worker_password) resetkeys resetchannels ~votes:stream ~votes:stream:dead -@all +ping +xgroup|create +xreadgroup +xack +xautoclaim +xclaim +xadd +multi +exec +evalsha +eval +xinfo|groups +xpending +xtrim
+user worker on #$(sha redis_worker_password) resetkeys resetchannels ~votes:stream ~votes:stream:dead -@all +ping +xgroup|create +xreadgroup +xack +xautoclaim +xclaim +xadd +multi +exec +evalsha +eval +xinfo|groups +xinfo|consumers +xgroup|delconsumer +xpending +xtrim
 ACL
 chmod 0644 "$acl"
 if cmp -s "$acl" "$dir/redis_acl.txt"; then
