@@ -30,7 +30,7 @@ func ladder() []rung {
 		{"3-distroless", "vote/Dockerfile", "multi-stage, distroless static (the project's image)",
 			"no shell, no package manager, no setuid files; keeps CA bundle, tzdata, passwd"},
 		{"4-scratch", "deploy/size-ladder/4-scratch.Dockerfile", "multi-stage, scratch",
-			"the last ~2 MiB, at the price of CA bundle, tzdata, passwd and /tmp"},
+			"the last 1.8 MiB, at the price of CA bundle, tzdata, passwd and /tmp"},
 	}
 }
 
@@ -136,7 +136,7 @@ func runLadder(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			ch.Bars = append(ch.Bars, chart.Bar{
 				Label:  r.step,
 				Values: []float64{round1(float64(r.size.Bytes-r.size.Binary) / hardening.MiB), round1(float64(r.size.Binary) / hardening.MiB)},
-				Note:   fmt.Sprintf("%d failing rules", len(r.report.FailedRules())),
+				Note:   plural(len(r.report.FailedRules()), "failing rule"),
 			})
 		}
 		var b bytes.Buffer
@@ -213,4 +213,11 @@ warns on IMG013: no CA bundle, no time zone data, no passwd entry for uid 65532 
 project uses distroless static (step 3) instead. Where a base is marked stand-in, the image was
 built on a local voting-offline/* image (deploy/offline/bases.sh) in place of the upstream one.
 `)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -24,7 +25,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
+	switch {
+	case errors.Is(err, errFailed):
+		// The report already ends with the verdict.
+		os.Exit(1)
+	case err != nil:
 		fmt.Fprintf(os.Stderr, "audit: %v\n", err)
 		os.Exit(1)
 	}

@@ -87,6 +87,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	asJSON := fs.Bool("json", false, "write JSON (for CI) instead of tables")
 	format := fs.String("format", "text", "table format: text or md")
 	only := fs.String("services", "", "comma-separated services to audit (default: all)")
+	pull := fs.Bool("pull", false, "pull a missing image of a service that is not built here (needs a registry)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,6 +97,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	p.pull = *pull
 	var reps []hardening.Report
 	for _, name := range p.order {
 		if *only != "" && !slices.Contains(strings.Split(*only, ","), name) {
@@ -132,7 +134,7 @@ type project struct {
 	compose *hardening.Project
 	file    *hardening.ComposeFile
 	order   []string
-	tmp     string
+	pull    bool
 }
 
 func loadProject(ctx context.Context, c common) (*project, error) {
@@ -180,6 +182,11 @@ func (p *project) subject(ctx context.Context, name string) (hardening.Subject, 
 		s.Dockerfile = df
 	}
 	img, err := loadImage(ctx, p.docker, svc.Image)
+	if err != nil && p.pull && svc.Build == nil {
+		if _, perr := docker(ctx, p.docker, "", "image", "pull", "--quiet", svc.Image); perr == nil {
+			img, err = loadImage(ctx, p.docker, svc.Image)
+		}
+	}
 	if err != nil {
 		s.ImageErr = err
 	} else {
