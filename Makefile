@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES := platform vote worker result analyzer loadgen e2e deploytest
+MODULES := platform vote worker result analyzer loadgen e2e deploytest audit
 # Build tags of the tests that need Docker; vet covers those files too.
 DOCKER_TAGS := e2e,swarm
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
@@ -83,6 +83,26 @@ images: $(if $(filter 1,$(OFFLINE)),bases) ## Build the images of vote, worker, 
 .PHONY: secrets
 secrets: ## Random passwords for compose in deploy/compose/secrets/ (made once, then kept)
 	deploy/compose/secrets.sh
+
+##@ Audit
+AUDIT      := GOWORK=off $(GO) build -C audit -o ../bin/audit . && bin/audit
+AUDIT_ARGS := $(if $(COMPOSE_ENV),-env-file $(COMPOSE_ENV))
+
+.PHONY: audit
+audit: ## Hardening rules on the Dockerfiles, built images and compose services (run make images first)
+	$(AUDIT) check $(AUDIT_ARGS) $(if $(filter 0,$(OFFLINE)),-pull)
+
+.PHONY: audit-selftest
+audit-selftest: ## Build a deliberately bad image and check that the audit rejects it
+	$(AUDIT) selftest $(AUDIT_ARGS)
+
+.PHONY: sizes
+sizes: ## Image, layer and binary sizes of the service images -> docs/sizes.md, docs/sizes.svg
+	$(AUDIT) sizes $(AUDIT_ARGS)
+
+.PHONY: size-ladder
+size-ladder: ## The vote image as naive, Debian, distroless and scratch, measured and audited -> docs/size-ladder.*
+	$(AUDIT) ladder $(AUDIT_ARGS) $(if $(COMPOSE_ENV),-env-file deploy/size-ladder/offline.env)
 
 ##@ Help
 .PHONY: help
