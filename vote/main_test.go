@@ -38,6 +38,12 @@ func newTestServer(t testing.TB) *testServer {
 
 func newTestServerWith(t testing.TB, redisURL, stream string, opts ballot.Options) *testServer {
 	t.Helper()
+	return newLimitedTestServer(t, redisURL, stream, opts, nil)
+}
+
+// newLimitedTestServer is newTestServerWith with a vote limit (nil for none).
+func newLimitedTestServer(t testing.TB, redisURL, stream string, opts ballot.Options, limiter *clientLimiter) *testServer {
+	t.Helper()
 	rdb, err := queue.Open(queue.Config{URL: redisURL, Stream: stream}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +56,8 @@ func newTestServerWith(t testing.TB, redisURL, stream string, opts ballot.Option
 	if _, ok := t.(*testing.T); ok {
 		log = slog.New(slog.NewJSONHandler(t.Output(), nil))
 	}
-	h := newServer(log, web.NewMetrics(reg), m, opts, box, cookiePolicy{}, "vote-test-host")
+	m.watch(reg, limiter)
+	h := newServer(log, web.NewMetrics(reg), m, opts, box, cookiePolicy{}, limiter, "vote-test-host")
 	return &testServer{Handler: h, rdb: rdb, stream: stream, metrics: m}
 }
 

@@ -41,6 +41,17 @@ func newMetrics(reg prometheus.Registerer, opts ballot.Options) *metrics {
 	return m
 }
 
+// watch exports how many clients the vote limit keeps a bucket for: its memory, in effect.
+func (m *metrics) watch(reg prometheus.Registerer, l *clientLimiter) {
+	if l == nil {
+		return
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vote_rate_limit_clients",
+		Help: "Client addresses the vote limit holds a bucket for (those that voted within the last refill time).",
+	}, func() float64 { return float64(l.clients()) }))
+}
+
 func (m *metrics) cast(option string) { m.votes.WithLabelValues(option).Inc() }
 
 func (m *metrics) failed(err error) { m.failures.WithLabelValues(classify(err).reason).Inc() }

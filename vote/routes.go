@@ -18,6 +18,7 @@ func newServer(
 	opts ballot.Options,
 	box *ballotBox,
 	cookies cookiePolicy,
+	limiter *clientLimiter,
 	hostname string,
 ) http.Handler {
 	site := newSite(log, hostname)
@@ -26,18 +27,21 @@ func newServer(
 	// page is refused, so no one can vote on a visitor's behalf.
 	sameOrigin := http.NewCrossOriginProtection()
 	sameOrigin.SetDenyHandler(handleCrossOrigin(site, metrics))
+	// Each client address gets VOTE_RATE_LIMIT votes a second; past that, 429 before the vote is
+	// read. Refused votes count too, so a flood of bad ones is held back like one of good ones.
+	limit := limitVotes(site, metrics, limiter)
 
 	r := chi.NewRouter()
 	r.Use(securityHeaders, web.Instrument(log, httpMetrics), web.Recover(log))
 	r.NotFound(handleNotFound(site))
 
 	r.Get("/", handleBallot(site, opts, cookies))
-	r.With(sameOrigin.Handler).Post("/", handleVote(site, metrics, opts, box, cookies))
+	r.With(limit, sameOrigin.Handler).Post("/", handleVote(site, metrics, opts, box, cookies))
 	r.Get("/static/{file}", handleStatic(site))
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Get("/options", handleOptions(opts))
-		r.With(sameOrigin.Handler).Post("/votes", handleAPIVote(site, metrics, opts, box, cookies))
+		r.With(limit, sameOrigin.Handler).Post("/votes", handleAPIVote(site, metrics, opts, box, cookies))
 	})
 	return r
 }

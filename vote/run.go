@@ -32,7 +32,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Behind a proxy that terminates TLS the request arrives in plain HTTP, so r.TLS cannot tell
 	// that the browser used HTTPS: COOKIE_SECURE=true marks the cookies Secure anyway.
 	cookies := cookiePolicy{alwaysSecure: env.Bool("COOKIE_SECURE", false)}
-	if err := errors.Join(env.Err(), optsErr); err != nil {
+	// Votes per second per client address, and how many at once. The defaults only stop floods:
+	// they let the demo's seed and the load tool through from a single address (a container, or
+	// every client of the host behind Docker's port proxy). Behind a proxy, set TRUSTED_PROXIES so
+	// that clients are told apart, and a human-scale limit.
+	rateLimit := env.Int("VOTE_RATE_LIMIT", 1000, 0, 1_000_000)
+	rateBurst := env.Int("VOTE_RATE_BURST", 5000, 1, 1_000_000)
+	addrs, addrsErr := parseClientAddrs(env.String("TRUSTED_PROXIES", ""), env.String("CLIENT_IP_HEADER", "X-Forwarded-For"))
+	if err := errors.Join(env.Err(), optsErr, addrsErr); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 
@@ -49,7 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"option_a", opts[0].Label, "option_b", opts[1].Label,
 		"redis", redactURL(qcfg.URL), "stream", qcfg.Stream,
 		"vote_timeout", voteTimeout.String(), "cookie_secure", cookies.alwaysSecure,
-		"hostname", hostname)
+		"rate_limit", rateLimit, "rate_burst", rateBurst, "trusted_proxies", len(addrs.trusted),
+		"client_ip_header", addrs.header, "hostname", hostname)
 
 	queue.RouteClientLogs(log)
 	rdb, err := queue.Open(qcfg, 0)
@@ -63,8 +71,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	httpMetrics := web.NewMetrics(reg)
 	metrics := newMetrics(reg, opts)
 	box := &ballotBox{rdb: rdb, stream: qcfg.Stream, timeout: voteTimeout, metrics: metrics}
+	limiter := newClientLimiter(rateLimit, rateBurst, addrs, time.Now)
+	metrics.watch(reg, limiter)
 
-	handler := newServer(log, httpMetrics, metrics, opts, box, cookies, hostname)
+	handler := newServer(log, httpMetrics, metrics, opts, box, cookies, limiter, hostname)
 
 	lc := settings.Lifecycle
 	lc.Draining = probe.Drain
