@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+)
+
+// The worker's defaults, which the drain runs with and the ceiling copies.
+const (
+	drainBatch       = 1000
+	drainConcurrency = 2
+	templateStream   = "bench:template"
+	voteStream       = "votes:stream"
+)
+
+// drain is benchmark 2: the stream preloaded once, copied before every run; the worker drains it
+// into Postgres, and the ceiling applies the same votes with the same statements and batches.
+// Both on a server run as testenv runs it (fsync off), then on a durable one.
+func (b *bench) drain(ctx context.Context) error {
+	cfg := b.cfg
+	redisSrv, err := startRedis(ctx)
+	if err != nil {
+		return err
+	}
+	defer redisSrv.stop()
+	rdb := redisSrv.client()
+	defer rdb.Close()
+
+	start := time.Now()
+	votes, expected, err := preload(ctx, rdb, templateStream, cfg.drainEntries, cfg.drainVoters)
+	if err != nil {
+		return err
+	}
+	res := &drainResult{Entries: cfg.drainEntries, Voters: cfg.drainVoters, BatchSize: drainBatch,
+		Preload: time.Since(start).Seconds(), Expected: expected}
+	b.logf("drain: preloaded %d entries from %d voters in %s", cfg.drainEntries, cfg.drainVoters, time.Since(start).Round(100*time.Millisecond))
+
+	modes := []bool{false}
+	if cfg.drainDurable {
+		modes = append(modes, true)
+	}
+	for _, durable := range modes {
+		pg, err := startPostgres(ctx, pgSettings{Durable: durable})
+		if err != nil {
+			return err
+		}
+		w, err := b.drainWorker(ctx, pg, redisSrv, rdb, durable, expected)
+		if err == nil {
+			res.Runs = append(res.Runs, w)
+			var c drainRun
+			c, err = b.drainCeiling(ctx, pg, votes, durable, expected)
+			res.Runs = append(res.Runs, c)
+		}
+		pg.stop()
+		if err != nil {
+			return err
+		}
+	}
+	b.res.Drain = res
+	return nil
+}
+
+// preload appends n votes from voters voters to stream, in one pipeline of drainBatch entries at a
+// time so that the stream's order is the order of i, and returns the votes as the worker will
+// decode them and the tally they must end in.
+func preload(ctx context.Context, rdb *redis.Client, stream string, n, voters int) ([]ballot.Vote, map[string]int64, error) {
+	rdb.Del(ctx, stream)
+	ids := make([]string, voters)
+	for v := range voters {
+		ids[v] = fmt.Sprintf("%032x", v)
+	}
+	last := make([]string, voters)
+	votes := make([]ballot.Vote, 0, n)
+	castAt := time.Now()
+	p := rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, 0, drainBatch)
+	for i := range n {
+		v, opt := voterOf(i, voters), optionOf(i)
+		last[v] = opt
+		cmds = append(cmds, p.XAdd(ctx, &redis.XAddArgs{Stream: stream,
+			Values: ballot.EntryFields(ballot.VoterID(ids[v]), opt, castAt)}))
+		if len(cmds) == drainBatch || i == n-1 {
+			if _, err := p.Exec(ctx); err != nil {
+				return nil, nil, fmt.Errorf("preload: %w", err)
+			}
+			for k, c := range cmds {
+				sid, err := ballot.ParseStreamID(c.Val())
+				if err != nil {
+					return nil, nil, err
+				}
+				j := i - len(cmds) + 1 + k
+				votes = append(votes, ballot.Vote{ID: sid, Voter: ids[voterOf(j, voters)], Option: optionOf(j),
+					CastAt: time.UnixMilli(castAt.UnixMilli()).UTC()})
+			}
+			cmds = cmds[:0]
+		}
+	}
+	expected := map[string]int64{}
+	for _, o := range last {
+		if o != "" {
+			expected[o]++
+		}
+	}
+	return votes, expected, nil
+}
+
+// voterOf spreads entries over voters: 7919 is prime, so every voter gets an equal share and a
+// voter's votes are far apart in the stream (in different batches).
+func voterOf(i, voters int) int { return (i * 7919) % voters }
+
+// optionOf gives a two-to-one split, so the tally is not a tie by accident.
+func optionOf(i int) string { return []string{ballot.KeyA, ballot.KeyB}[i%3%2] }
+
+// drainWorker runs the worker against a copy of the preloaded stream and times it from exec until
+// the consumer group has read and acknowledged every entry (acknowledged only after commit).
+func (b *bench) drainWorker(ctx context.Context, pg *pgServer, redisSrv *redisServer, rdb *redis.Client, durable bool, expected map[string]int64) (drainRun, error) {
+	name := "drain_worker"
+	dbURL, err := pg.createDB(ctx, name)
+	if err != nil {
+		return drainRun{}, err
+	}
+	logDir := filepath.Join(b.work, "logs")
+	os.MkdirAll(logDir, 0o755)
+	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redisSrv.url(), "CONSUMER_NAME": "bench"}
+
+	// A first start migrates the database; its idle footprint is the worker's.
+	rdb.Del(ctx, voteStream)
+	w, err := startService(ctx, "worker", b.bins.worker, logDir, env)
+	if err != nil {
+		return drainRun{}, err
+	}
+	if !durable {
+		time.Sleep(time.Second)
+		if cur, _, err := rss(w.pid()); err == nil {
+			b.footprint.Idle["worker"] = cur
+			b.footprint.Ready["worker"] = w.Ready.Seconds()
+		}
+	}
+	if err := w.stop(); err != nil {
+		return drainRun{}, fmt.Errorf("worker: %w", err)
+	}
+	rdb.Del(ctx, voteStream)
+	if err := rdb.Copy(ctx, templateStream, voteStream, 0, true).Err(); err != nil {
+		return drainRun{}, fmt.Errorf("copy the preloaded stream: %w", err)
+	}
+
+	m := startMeter(map[string]proc{"postgres": {pid: pg.pid(), tree: true}, "redis": {pid: redisSrv.pid()}})
+	start := time.Now()
+	w, err = startService(ctx, "worker", b.bins.worker, logDir, env)
+	if err != nil {
+		return drainRun{}, err
+	}
+	defer w.stop()
+	mem := sampleRSS(w.pid(), 250*time.Millisecond)
+	n := int64(b.cfg.drainEntries)
+	for {
+		g, err := rdb.XInfoGroups(ctx, voteStream).Result()
+		if err == nil && len(g) == 1 && g[0].Pending == 0 && g[0].Lag == 0 && g[0].EntriesRead >= n {
+			break
+		}
+		if time.Since(start) > 10*time.Minute {
+			return drainRun{}, errors.New("the worker did not drain the stream within 10 minutes")
+		}
+		select {
+		case <-ctx.Done():
+			return drainRun{}, ctx.Err()
+		case <-w.done:
+			return drainRun{}, fmt.Errorf("the worker exited during the drain (%v); log %s", w.err, w.logPath)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	elapsed := time.Since(start)
+	cpu := m.stop()
+	// The worker started after the meter: its whole life is the drain.
+	cpu.Cores["worker"] = float64(procTicks(w.pid(), false)) / clockTicks / cpu.Seconds
+	cpu.Others = max(cpu.Others-cpu.Cores["worker"], 0)
+	run := drainRun{Name: "worker", Durable: durable, Seconds: elapsed.Seconds(),
+		VotesPS: float64(n) / elapsed.Seconds(), CPU: cpu, RSS: mem.stop()}
+	if err := w.stop(); err != nil {
+		run.Problems = append(run.Problems, "worker did not stop cleanly: "+err.Error())
+	}
+	b.noteLoaded("worker", "drain", run.RSS.Max)
+	b.check(ctx, dbURL, n, expected, &run)
+	b.logf("drain: worker  durable=%t %6.1fs %8.0f votes/s exact=%t cpu %s", durable, run.Seconds, run.VotesPS, run.Exact, cpuLine(cpu))
+	return run, nil
+}
+
+// drainCeiling applies the preloaded votes straight from Go: batches of drainBatch stream entries
+// in stream order, each reduced to the latest vote per voter and sorted, then the worker's two
+// statements in one pgx batch (one implicit transaction), drainConcurrency batches at a time.
+func (b *bench) drainCeiling(ctx context.Context, pg *pgServer, votes []ballot.Vote, durable bool, expected map[string]int64) (drainRun, error) {
+	dbURL, err := pg.createDB(ctx, "drain_ceiling")
+	if err != nil {
+		return drainRun{}, err
+	}
+	pool, err := postgres.Open(ctx, postgres.Config{URL: dbURL, AppName: "bench-ceiling", MaxConns: drainConcurrency})
+	if err != nil {
+		return drainRun{}, err
+	}
+	defer pool.Close()
+	if err := migrations.Up(ctx, pool, discardLogger()); err != nil {
+		return drainRun{}, err
+	}
+	batches := make(chan []ballot.Vote)
+	errs := make(chan error, drainConcurrency)
+	m := startMeter(map[string]proc{"postgres": {pid: pg.pid(), tree: true}, "bench": {pid: os.Getpid()}})
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range drainConcurrency {
+		wg.Go(func() {
+			for batch := range batches {
+				if err := applyBatch(ctx, pool, batch); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	for i := 0; i < len(votes); i += drainBatch {
+		select {
+		case batches <- votes[i:min(i+drainBatch, len(votes))]:
+		case err := <-errs:
+			close(batches)
+			wg.Wait()
+			return drainRun{}, err
+		}
+	}
+	close(batches)
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu := m.stop()
+	select {
+	case err := <-errs:
+		return drainRun{}, err
+	default:
+	}
+	run := drainRun{Name: "ceiling", Durable: durable, Seconds: elapsed.Seconds(),
+		VotesPS: float64(len(votes)) / elapsed.Seconds(), CPU: cpu}
+	b.check(ctx, dbURL, int64(len(votes)), expected, &run)
+	b.logf("drain: ceiling durable=%t %6.1fs %8.0f votes/s exact=%t cpu %s", durable, run.Seconds, run.VotesPS, run.Exact, cpuLine(cpu))
+	return run, nil
+}
+
+// applyBatch is what worker.Store.Apply does with a batch.
+func applyBatch(ctx context.Context, pool *pgxpool.Pool, votes []ballot.Vote) error {
+	latest := ballot.Latest(votes)
+	slices.SortFunc(latest, func(a, b ballot.Vote) int { return strings.Compare(a.Voter, b.Voter) })
+	n := len(latest)
+	ids, opts := make([]string, n), make([]string, n)
+	ms, seq := make([]int64, n), make([]int64, n)
+	at := make([]time.Time, n)
+	for i, v := range latest {
+		ids[i], opts[i], ms[i], seq[i], at[i] = v.Voter, v.Option, v.ID.Ms, v.ID.Seq, v.CastAt
+	}
+	h := len(votes)
+	hms, hseq := make([]int64, h), make([]int64, h)
+	hids, hopts := make([]string, h), make([]string, h)
+	hat := make([]time.Time, h)
+	for i, v := range votes {
+		hms[i], hseq[i], hids[i], hopts[i], hat[i] = v.ID.Ms, v.ID.Seq, v.Voter, v.Option, v.CastAt
+	}
+	batch := &pgx.Batch{}
+	batch.Queue(upsertVotes, ids, opts, ms, seq, at)
+	batch.Queue(appendHistory, hms, hseq, hids, hopts, hat)
+	if err := pool.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("apply batch of %d votes: %w", len(votes), err)
+	}
+	return nil
+}
+
+// check compares the database with the expected tally: the classic GROUP BY over votes, the
+// trigger-kept vote_totals, and one history row per entry.
+func (b *bench) check(ctx context.Context, dbURL string, entries int64, expected map[string]int64, run *drainRun) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		run.Problems = append(run.Problems, err.Error())
+		return
+	}
+	defer conn.Close(ctx)
+	read := func(sql string) map[string]int64 {
+		got := map[string]int64{}
+		rows, err := conn.Query(ctx, sql)
+		if err != nil {
+			run.Problems = append(run.Problems, err.Error())
+			return got
+		}
+		var k string
+		var n int64
+		pgx.ForEachRow(rows, []any{&k, &n}, func() error { got[k] = n; return nil })
+		return got
+	}
+	if got := read(`SELECT vote, count(*) FROM votes GROUP BY vote`); !maps.Equal(got, expected) {
+		run.Problems = append(run.Problems, fmt.Sprintf("SELECT vote, count(*) FROM votes: %v, want %v", got, expected))
+	}
+	if got := read(`SELECT vote, votes FROM vote_totals WHERE votes <> 0`); !maps.Equal(got, expected) {
+		run.Problems = append(run.Problems, fmt.Sprintf("vote_totals: %v, want %v", got, expected))
+	}
+	var history int64
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM vote_history`).Scan(&history); err != nil || history != entries {
+		run.Problems = append(run.Problems, fmt.Sprintf("vote_history has %d rows, want %d (%v)", history, entries, err))
+	}
+	run.Exact = len(run.Problems) == 0
+}
