@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -58,4 +59,41 @@ func BenchmarkBallot(b *testing.B) {
 			b.Fatalf("ballot = %d", rec.Code)
 		}
 	}
+}
+
+// BenchmarkVoteHTTP is the shape of the vote throughput benchmark (bench/, benchmark 1) inside one
+// process, so that it can be profiled: 32 clients posting form votes over real loopback
+// connections to the router behind net/http, each vote an XADD to the real Redis.
+//
+//	go test -run '^$' -bench VoteHTTP -benchtime 5s -cpuprofile cpu.pprof ./vote
+func BenchmarkVoteHTTP(b *testing.B) {
+	srv := httptest.NewServer(newTestServer(b))
+	b.Cleanup(srv.Close)
+	const clients = 32
+	client := &http.Client{
+		Transport:     &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	b.Cleanup(client.CloseIdleConnections)
+	b.SetParallelism((clients + 1) / 2) // RunParallel starts this many goroutines per GOMAXPROCS
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		cookie := voterCookieOf(ballot.NewVoterID())
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/", strings.NewReader("vote=a"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.AddCookie(cookie)
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusSeeOther {
+				b.Errorf("vote = %d", resp.StatusCode)
+				return
+			}
+		}
+	})
 }
