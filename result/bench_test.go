@@ -256,3 +256,28 @@ func BenchmarkBrokerPublish(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSnapshot is the encoding of one new tally, done once per change for every stream: the
+// JSON document, its content hash (the event id) and the SSE event.
+func BenchmarkSnapshot(b *testing.B) {
+	opts := testOptions(b)
+	t := ballot.NewTally(opts, map[string]int64{"a": 123_456, "b": 98_765})
+	b.ReportAllocs()
+	for b.Loop() {
+		if s := newSnapshot(t); len(s.Event) == 0 {
+			b.Fatal("empty event")
+		}
+	}
+}
+
+// BenchmarkEventEncode is the SSE framing of a tally document alone.
+func BenchmarkEventEncode(b *testing.B) {
+	e := event{ID: "2c1r1osbplq50", Name: "tally",
+		Data: `{"options":[{"key":"a","label":"Cats","votes":123456,"percent":56},{"key":"b","label":"Dogs","votes":98765,"percent":44}],"total":222221,"summary":"222,221 votes"}`}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(e.encode()) == 0 {
+			b.Fatal("empty")
+		}
+	}
+}
