@@ -276,8 +276,12 @@ func newChaos(t *testing.T, s *stack, cfg chaosConfig) *chaos {
 		{name: "vote service SIGTERM", votes: cfg.votes - v1 - v2, voters: cfg.voters - n1 - n2,
 			fault:       &chaosFault{Kind: "vote service SIGTERM", do: c.stopVote, service: "vote", nextVote: true},
 			allowedHTTP: func(string) bool { return false },
-			rule: "no HTTP error at all: requests in flight at SIGTERM are answered; new connections are refused " +
-				"(rejected, not applied) until the service listens again"},
+			rule: "no HTTP error at all. Requests in flight at SIGTERM are answered. Until the restarted service " +
+				"listens, a new connection is refused while the old process drains, and fails (no route to the " +
+				"stopped container's address, or its name not found) while the container is down: rejected, never " +
+				"applied. A vote written on a kept-alive connection in the instant the draining server closes it as " +
+				"idle sees the connection close: its outcome is unknown (the server never read it, but the client " +
+				"cannot tell), and its voter counts among the uncertain ones"},
 	}
 	return c
 }
