@@ -336,9 +336,9 @@ func equalVotes(a, b map[string]int64) bool {
 func (t tally) String() string { return fmt.Sprint(t.votes()) }
 
 // testAccounts checks that each account in the stores can do only its own job, by running the
-// stores' own clients inside their containers: Redis without a password answers PING and nothing
-// else, the vote user cannot read or delete; the readers' database roles cannot write, and the
-// worker's cannot create schemas.
+// stores' own clients inside their containers: Redis without a password answers nothing, the
+// healthcheck user only PING, the vote user cannot read or delete; the readers' database roles
+// cannot write, and the worker's cannot create schemas.
 func testAccounts(t *testing.T, s *stack) {
 	password, err := os.ReadFile(filepath.Join(s.root, "deploy/compose/secrets/redis_vote_password.txt"))
 	if err != nil {
@@ -346,7 +346,11 @@ func testAccounts(t *testing.T, s *stack) {
 	}
 	redis := func(user string, args ...string) string {
 		exec := []string{"exec", "-T"}
-		if user != "" {
+		switch user {
+		case "":
+		case "healthcheck":
+			exec = append(exec, "--env", "REDISCLI_AUTH=none")
+		default:
 			exec = append(exec, "--env", "REDISCLI_AUTH="+strings.TrimSpace(string(password)))
 		}
 		exec = append(exec, "redis", "redis-cli")
@@ -359,16 +363,21 @@ func testAccounts(t *testing.T, s *stack) {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	if got := redis("", "PING"); got != "PONG" {
-		t.Errorf("PING without a password: %q, want PONG", got)
+	if got := redis("healthcheck", "PING"); got != "PONG" {
+		t.Errorf("PING as the healthcheck user: %q, want PONG", got)
+	}
+	for _, args := range [][]string{{"PING"}, {"XRANGE", "votes:stream", "-", "+"}, {"FLUSHALL"}} {
+		if got := redis("", args...); !strings.HasPrefix(got, "NOAUTH") {
+			t.Errorf("%v without a password: %q, want NOAUTH", args, got)
+		}
 	}
 	for _, tc := range []struct {
 		user string
 		args []string
 	}{
-		{"", []string{"XRANGE", "votes:stream", "-", "+"}},
-		{"", []string{"FLUSHALL"}},
-		{"", []string{"CONFIG", "GET", "*"}},
+		{"healthcheck", []string{"XRANGE", "votes:stream", "-", "+"}},
+		{"healthcheck", []string{"FLUSHALL"}},
+		{"healthcheck", []string{"CONFIG", "GET", "*"}},
 		{"vote", []string{"XRANGE", "votes:stream", "-", "+"}},
 		{"vote", []string{"DEL", "votes:stream"}},
 		{"vote", []string{"FLUSHALL"}},

@@ -114,7 +114,8 @@ func TestRestartedConsumerFinishesItsOwnPendingEntries(t *testing.T) {
 func TestPoisonEntriesAreDeadLetteredAndTheWorkerGoesOn(t *testing.T) {
 	r := defaultRig(t)
 	ctx := context.Background()
-	stop := r.start(r.consumer("w1", fastSettings))
+	c := r.consumer("w1", fastSettings)
+	stop := r.start(c)
 	defer stop()
 
 	want := r.add(cast{"0123456789abcdef0123456789abcdef", "a"})
@@ -167,6 +168,18 @@ func TestPoisonEntriesAreDeadLetteredAndTheWorkerGoesOn(t *testing.T) {
 		}
 	}
 	eventually(t, 10*time.Second, "everything acknowledged", func() bool { return r.pending() == 0 })
+	perKind := map[string]float64{}
+	for _, p := range poison {
+		perKind[p.kind]++
+	}
+	eventually(t, 10*time.Second, "the dead letters counted by kind", func() bool {
+		for kind, n := range perKind {
+			if testutil.ToFloat64(c.m.deadLetters.WithLabelValues(kind)) != n {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // Postgres goes away while votes keep arriving: nothing is acknowledged while it is down, and

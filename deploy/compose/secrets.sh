@@ -23,6 +23,7 @@ passwords=(
 	db_worker_password    # role worker: owns the schema, runs the migrations
 	db_result_password    # role result: reads only
 	db_analyzer_password  # role analyzer: reads only
+	redis_admin_password  # Redis user default: administration by hand only; no service uses it
 	redis_vote_password   # Redis user vote: XADD on the stream, nothing else
 	redis_worker_password # Redis user worker: consumer-group commands on the stream
 )
@@ -51,15 +52,19 @@ fi
 
 sha() { sha256sum <"$dir/$1.txt" | cut -d' ' -f1; }
 
-# Redis users. Passwords appear only as SHA-256 hashes (#...). The default user, which every new
-# connection starts as, may PING and nothing else: the healthcheck works without a password, and
-# no command touches data before AUTH. Each service gets exactly the commands it sends (go-redis
-# authenticates with HELLO, which is allowed before AUTH whatever the ACL says); commands a script
-# runs are checked too, hence the worker's XINFO, XPENDING and XTRIM. With LEGACY_LIST=votes the
-# worker would also need "~votes +lpop".
+# Redis users. Passwords appear only as SHA-256 hashes (#...). A new connection must AUTH before
+# anything, PING included. The default user has every right, behind a password no service knows:
+# Redis 7.0 replays its append-only file as the default user and checks each replayed command
+# against that user's ACL, so a restricted default user silently drops the replayed transactions
+# (NOPERM in the log) and with them the pending entries of the votes stream (redis/redis#14541).
+# The healthcheck user needs no password and may only PING. Each service gets exactly the commands
+# it sends (go-redis authenticates with HELLO, which is allowed before AUTH whatever the ACL says);
+# commands a script runs are checked too, hence the worker's XINFO, XPENDING and XTRIM. With
+# LEGACY_LIST=votes the worker would also need "~votes +lpop".
 acl=$(mktemp "$dir/.redis_acl.XXXXXX")
 cat >"$acl" <<ACL
-user default on nopass resetkeys resetchannels -@all +ping
+user default on #$(sha redis_admin_password) ~* &* +@all
+user healthcheck on nopass resetkeys resetchannels -@all +ping
 user vote on #$(sha redis_vote_password) resetkeys resetchannels ~votes:stream -@all +ping +xadd
 user worker on #$(sha redis_worker_password) resetkeys resetchannels ~votes:stream ~votes:stream:dead -@all +ping +xgroup|create +xreadgroup +xack +xautoclaim +xclaim +xadd +multi +exec +evalsha +eval +xinfo|groups +xinfo|consumers +xgroup|delconsumer +xpending +xtrim
 ACL
