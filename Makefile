@@ -5,7 +5,7 @@ SHELL := bash
 
 MODULES := platform vote worker result analyzer loadgen e2e deploytest audit
 # Build tags of the tests that need Docker; vet covers those files too.
-DOCKER_TAGS := e2e,swarm
+DOCKER_TAGS := e2e,swarm,chaos
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 GO      ?= go
 
@@ -56,6 +56,14 @@ test: vet ## Run every unit and integration test (starts private PostgreSQL and 
 .PHONY: e2e
 e2e: images ## Compose-level end-to-end test (own project name and ports; removed afterwards)
 	E2E_ENV_FILE=$(COMPOSE_ENV) $(GO) test -tags e2e -count=1 -v -timeout 15m -run TestCompose ./e2e/...
+
+.PHONY: chaos
+chaos: images ## Fault-injection test: the stack under load while worker, Postgres, Redis and vote fail (report: out/chaos-report.md)
+	E2E_ENV_FILE=$(COMPOSE_ENV) $(GO) test -tags e2e,chaos -count=1 -v -timeout 20m -run '^TestChaos$$' ./e2e/
+
+.PHONY: fuzz
+fuzz: ## Every fuzz target for FUZZTIME each (default 30s); failing inputs land in <pkg>/testdata/fuzz/
+	scripts/fuzz.sh
 
 .PHONY: swarm-test
 swarm-test: images ## Swarm test: one-node swarm on this engine, the stack deployed and voted through, then removed
