@@ -309,7 +309,7 @@ func TestWriteReport(t *testing.T) {
 func sampleResults() *results {
 	cpu := cpuShare{Seconds: 8, Cores: map[string]float64{"server": 0.8, "redis": 0.2, "loadgen": 0.9}, Busy: 1.9, NumCPU: 2}
 	vs := func(name string, tput float64) voteServer {
-		return voteServer{Server: name, Throughput: tput, P50: 2, P99: 11, CPU: maps.Clone(cpu.Cores), RSS: 20 << 20}
+		return voteServer{Server: name, Throughput: tput, Ratio: tput / 14000, P50: 2, P99: 11, CPU: maps.Clone(cpu.Cores), RSS: 20 << 20}
 	}
 	return &results{
 		Started: time.Unix(1_700_000_000, 0).UTC(), Seconds: 600, Revision: "abc", Load: map[string]float64{"vote": 1.2},
@@ -333,4 +333,27 @@ func sampleResults() *results {
 func readFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	return string(b), err
+}
+
+func TestPairedRatio(t *testing.T) {
+	tr := func(trial int, server string, vps float64) voteTrial {
+		var l loadgenReport
+		l.AcceptedPerSecond = vps
+		return voteTrial{Server: server, Trial: trial, Load: l}
+	}
+	trials := []voteTrial{
+		tr(1, "ceiling", 10000), tr(1, "vote", 8000),
+		tr(2, "ceiling", 5000), tr(2, "vote", 4500), // a busy moment: both slower, the ratio holds
+		tr(3, "ceiling", 10000), tr(3, "vote", 7000),
+	}
+	if got := pairedRatio(trials, "vote", "ceiling"); got != 0.8 {
+		t.Fatalf("ratio %v, want 0.8", got)
+	}
+}
+
+func TestParseResident(t *testing.T) {
+	r, err := parseResident("VmRSS:\t   15892 kB\nRssAnon:\t    2352 kB\nRssFile:\t   13540 kB\nRssShmem:\t       0 kB\n")
+	if err != nil || r.RSS != 15892<<10 || r.Anon != 2352<<10 || r.File != 13540<<10 {
+		t.Fatalf("%+v %v", r, err)
+	}
 }

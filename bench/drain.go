@@ -145,11 +145,7 @@ func (b *bench) drainWorker(ctx context.Context, pg *pgServer, redisSrv *redisSe
 		return drainRun{}, err
 	}
 	if !durable {
-		time.Sleep(time.Second)
-		if cur, _, err := rss(w.pid()); err == nil {
-			b.footprint.Idle["worker"] = cur
-			b.footprint.Ready["worker"] = w.Ready.Seconds()
-		}
+		b.noteIdle(w)
 	}
 	if err := w.stop(); err != nil {
 		return drainRun{}, fmt.Errorf("worker: %w", err)
@@ -194,7 +190,7 @@ func (b *bench) drainWorker(ctx context.Context, pg *pgServer, redisSrv *redisSe
 	if err := w.stop(); err != nil {
 		run.Problems = append(run.Problems, "worker did not stop cleanly: "+err.Error())
 	}
-	b.noteLoaded("worker", "drain", run.RSS.Max)
+	b.noteLoaded("worker", "2 drain", run.RSS.Max)
 	b.check(ctx, dbURL, n, expected, &run)
 	b.logf("drain: worker  durable=%t %6.1fs %8.0f votes/s exact=%t cpu %s", durable, run.Seconds, run.VotesPS, run.Exact, cpuLine(cpu))
 	return run, nil

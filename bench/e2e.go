@@ -121,11 +121,7 @@ func (b *bench) e2e(ctx context.Context) error {
 // idleFootprint records the resident set of the result service before any load, and starts the
 // analyzer once for its own.
 func (b *bench) idleFootprint(ctx context.Context, st *stack, pg *pgServer) {
-	time.Sleep(time.Second)
-	if cur, _, err := rss(st.result.pid()); err == nil {
-		b.footprint.Idle["result"] = cur
-		b.footprint.Ready["result"] = st.result.Ready.Seconds()
-	}
+	b.noteIdle(st.result)
 	a, err := startService(ctx, "analyzer", b.bins.analyzer, filepath.Join(b.work, "logs"),
 		map[string]string{"DATABASE_URL": st.dbURL})
 	if err != nil {
@@ -133,11 +129,7 @@ func (b *bench) idleFootprint(ctx context.Context, st *stack, pg *pgServer) {
 		return
 	}
 	defer a.stop()
-	time.Sleep(time.Second)
-	if cur, _, err := rss(a.pid()); err == nil {
-		b.footprint.Idle["analyzer"] = cur
-		b.footprint.Ready["analyzer"] = a.Ready.Seconds()
-	}
+	b.noteIdle(a)
 }
 
 func (b *bench) e2eRun(ctx context.Context, st *stack, name, settings string) (e2eResult, error) {
@@ -172,6 +164,7 @@ func (b *bench) e2eRun(ctx context.Context, st *stack, name, settings string) (e
 		"vote": {pid: st.vote.pid()}, "worker": {pid: st.worker.pid()}, "result": {pid: st.result.pid()},
 		"postgres": {pid: st.pg.pid(), tree: true}, "redis": {pid: st.redis.pid()}, "bench": {pid: os.Getpid()},
 	}
+	q0, _ := st.result.metric("result_tally_queries_total")
 	m := startMeter(groups)
 	mems := map[string]*rssSampler{}
 	for _, s := range []*service{st.vote, st.worker, st.result} {
@@ -179,10 +172,11 @@ func (b *bench) e2eRun(ctx context.Context, st *stack, name, settings string) (e
 	}
 	sent := sendVotes(ctx, st.vote.HTTP, rate, d)
 	cpu := m.stop()
+	q1, _ := st.result.metric("result_tally_queries_total")
 	rssOut := map[string]memStats{}
 	for n, s := range mems {
 		rssOut[n] = s.stop()
-		b.noteLoaded(n, "e2e", rssOut[n].Max)
+		b.noteLoaded(n, "3 e2e", rssOut[n].Max)
 	}
 
 	accepted := sent.accepted()
@@ -206,7 +200,7 @@ func (b *bench) e2eRun(ctx context.Context, st *stack, name, settings string) (e
 		Accepted: len(accepted), Failed: len(sent.votes) - len(accepted),
 		Matched: len(match.visible), Events: len(evs), OffBoundary: match.offBoundary, Batches: match.batches,
 		Visible: match.visible.summary(), Commit: match.commit.summary(), HTTP: sent.http.summary(),
-		CPU: cpu, RSS: rssOut, MaxLag: ms(sent.maxLag)}
+		CPU: cpu, RSS: rssOut, MaxLag: ms(sent.maxLag), QueriesPS: (q1 - q0) / cpu.Seconds}
 	b.logf("e2e: %-14s %d votes, visible p50 %.0f ms p99 %.0f ms max %.0f ms (commit p99 %.0f ms), %d events, off-boundary %d, cpu %s",
 		name, r.Accepted, r.Visible.P50, r.Visible.P99, r.Visible.Max, r.Commit.P99, r.Events, r.OffBoundary, cpuLine(cpu))
 	return r, nil

@@ -106,7 +106,7 @@ func (b *bench) fanOut(ctx context.Context) error {
 		QueriesPS: (q1 - q0) / secs, EventsPS: (e1 - e0) / secs, Dropped: d1 - d0,
 		Lag: rep.Lag, Deliveries: rep.Deliveries, Tallies: rep.Tallies, Missed: rep.Missed,
 		Visible: match.visible.summary(), CPU: cpu, RSS: rssLoaded, RSSIdle: idle, Goroutines: goroutines}
-	b.noteLoaded("result", "fanout", rssLoaded.Max)
+	b.noteLoaded("result", "4 fan-out", rssLoaded.Max)
 	b.logf("fanout: %d streams, %.1f queries/s, %.0f events/s, lag p99 %.1f ms, rss %.1f MiB, cpu %s",
 		n, r.QueriesPS, r.EventsPS, r.Lag.P99, mib(rssLoaded.Max), cpuLine(cpu))
 	b.res.FanOut = r

@@ -177,14 +177,16 @@ func (b *bench) profile(ctx context.Context) error {
 		b.logf("profile: %s in %s", p.name, time.Since(start).Round(100*time.Millisecond))
 		cmd := fmt.Sprintf("go test -run '^$' -bench '%s' -benchtime %s -cpuprofile %s -memprofile %s ./%s",
 			p.bench, p.benchtime, rel(b.cfg.root, cpu), rel(b.cfg.root, mem), p.pkg)
-		for _, kind := range []struct{ name, path, index string }{
-			{p.name + "-cpu", cpu, ""},
-			{p.name + "-alloc", mem, "alloc_space"},
+		// CPU by cumulative time: the flat top of a network service is the write and read system
+		// calls, the cumulative one shows which code paths make them. Allocations by bytes, flat.
+		for _, kind := range []struct {
+			name, path string
+			args       []string
+		}{
+			{p.name + "-cpu", cpu, []string{"-cum"}},
+			{p.name + "-alloc", mem, []string{"-sample_index", "alloc_space"}},
 		} {
-			args := []string{"tool", "pprof", "-top", "-nodecount", "15"}
-			if kind.index != "" {
-				args = append(args, "-sample_index", kind.index)
-			}
+			args := append([]string{"tool", "pprof", "-top", "-nodecount", "40"}, kind.args...)
 			out, err := exec.CommandContext(ctx, "go", append(args, bin, kind.path)...).Output()
 			if err != nil {
 				return fmt.Errorf("go tool pprof %s: %w", kind.path, err)

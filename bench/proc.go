@@ -279,6 +279,54 @@ func parseSystemTicks(s string) (busy, total uint64, err error) {
 	return busy, total, nil
 }
 
+// resident is a process's resident set split by what backs it, in bytes: anonymous memory (heap,
+// stacks) is the process's own; file-backed pages are mostly its binary's, shared with the page
+// cache and with other processes running the same binary.
+type resident struct {
+	RSS  int64 `json:"rss"`
+	Anon int64 `json:"anon"`
+	File int64 `json:"file"`
+}
+
+func readResident(pid int) (resident, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return resident{}, err
+	}
+	return parseResident(string(b))
+}
+
+func parseResident(s string) (resident, error) {
+	var r resident
+	for line := range strings.Lines(s) {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		var dst *int64
+		switch name {
+		case "VmRSS":
+			dst = &r.RSS
+		case "RssAnon":
+			dst = &r.Anon
+		case "RssFile":
+			dst = &r.File
+		default:
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return resident{}, fmt.Errorf("/proc status: %q", line)
+		}
+		n, _ := strconv.ParseInt(f[0], 10, 64)
+		*dst = n << 10
+	}
+	if r.RSS == 0 {
+		return resident{}, errors.New("/proc status: no VmRSS")
+	}
+	return r, nil
+}
+
 // rss returns a process's resident set (VmRSS) and its peak (VmHWM) in bytes.
 func rss(pid int) (cur, peak int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

@@ -72,10 +72,13 @@ type voteServer struct {
 	Server     string  `json:"server"`
 	What       string  `json:"what"`
 	Throughput float64 `json:"throughput"` // accepted votes/s, median of the trials
-	P50        float64 `json:"p50_ms"`
-	P99        float64 `json:"p99_ms"`
-	P999       float64 `json:"p99_9_ms"`
-	Errors     int64   `json:"errors"` // not accepted, all trials
+	// Ratio to the ceiling: the median over trials of this server's throughput divided by the
+	// ceiling's in the same trial, so that load from outside that drifts between trials cancels.
+	Ratio  float64 `json:"ratio"`
+	P50    float64 `json:"p50_ms"`
+	P99    float64 `json:"p99_ms"`
+	P999   float64 `json:"p99_9_ms"`
+	Errors int64   `json:"errors"` // not accepted, all trials
 	// Cores used on average, median of the trials: the server, Redis, the load tool, the rest.
 	CPU map[string]float64 `json:"cpu"`
 	RSS int64              `json:"rss_max"`
@@ -120,7 +123,8 @@ type e2eResult struct {
 	Commit      latencySummary      `json:"commit"`       // 303 → commit of the vote's transaction
 	CPU         cpuShare            `json:"cpu"`
 	RSS         map[string]memStats `json:"rss"`
-	MaxLag      float64             `json:"max_lag_ms"` // most a vote was sent after it was due
+	MaxLag      float64             `json:"max_lag_ms"`    // most a vote was sent after it was due
+	QueriesPS   float64             `json:"queries_per_s"` // tally queries the result service made
 }
 
 // fanOutResult is benchmark 4: one result instance holding many streams while votes flow.
@@ -147,6 +151,8 @@ type fanOutResult struct {
 type footprintResult struct {
 	// Resident set of each service started as a process and left idle for a moment, bytes.
 	Idle map[string]int64 `json:"idle"`
+	// The same, split into the process's own memory and its binary's pages.
+	IdleSplit map[string]resident `json:"idle_split"`
 	// Start to ready of each binary (exec to first ready /readyz), seconds.
 	Ready map[string]float64 `json:"ready"`
 	// Under load: service → benchmark → peak resident set, bytes.

@@ -175,7 +175,7 @@ func measure(ctx context.Context, cfg config, work string, flags []string, logf 
 		return nil, err
 	}
 	env := &bench{cfg: cfg, work: work, bins: bins, logf: logf, res: res,
-		footprint: &footprintResult{Idle: map[string]int64{}, Ready: map[string]float64{}, Loaded: map[string]map[string]int64{}}}
+		footprint: &footprintResult{Idle: map[string]int64{}, IdleSplit: map[string]resident{}, Ready: map[string]float64{}, Loaded: map[string]map[string]int64{}}}
 	runners := map[string]func(context.Context) error{
 		"micro":     env.micro,
 		"profile":   env.profile,

@@ -42,11 +42,7 @@ func (b *bench) vote(ctx context.Context) error {
 		return err
 	}
 	defer vote.stop()
-	time.Sleep(time.Second) // settle, then the idle footprint
-	if cur, _, err := rss(vote.pid()); err == nil {
-		b.footprint.Idle["vote"] = cur
-		b.footprint.Ready["vote"] = vote.Ready.Seconds()
-	}
+	b.noteIdle(vote)
 	quietEnv := map[string]string{"REDIS_URL": redis.url(), "VOTE_RATE_LIMIT": "0", "LOG_LEVEL": "warn"}
 	quiet, err := startService(ctx, "vote-quiet", b.bins.vote, logDir, quietEnv)
 	if err != nil {
@@ -96,9 +92,12 @@ func (b *bench) vote(ctx context.Context) error {
 	for _, s := range voteServers {
 		res.Servers = append(res.Servers, summarizeVote(s.name, s.what, res.Trials))
 	}
+	for i := range res.Servers {
+		res.Servers[i].Ratio = pairedRatio(res.Trials, res.Servers[i].Server, "ceiling")
+	}
 	for _, tr := range res.Trials {
 		if tr.Server == "vote" {
-			b.noteLoaded("vote", "vote", tr.RSS.Max)
+			b.noteLoaded("vote", "1 vote", tr.RSS.Max)
 		}
 	}
 	b.res.Vote = res
@@ -160,6 +159,24 @@ func summarizeVote(server, what string, trials []voteTrial) voteServer {
 	return s
 }
 
+// pairedRatio is the median over trials of server's throughput divided by base's in the same trial.
+func pairedRatio(trials []voteTrial, server, base string) float64 {
+	by := map[int]map[string]float64{}
+	for _, t := range trials {
+		if by[t.Trial] == nil {
+			by[t.Trial] = map[string]float64{}
+		}
+		by[t.Trial][t.Server] = t.Load.AcceptedPerSecond
+	}
+	var ratios []float64
+	for _, m := range by {
+		if m[base] > 0 {
+			ratios = append(ratios, m[server]/m[base])
+		}
+	}
+	return median(ratios)
+}
+
 // startCeiling runs the ceiling server and returns its URL.
 func startCeiling(ctx context.Context, bin, redisURL, logPath string) (*exec.Cmd, string, error) {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-redis", redisURL)
@@ -184,6 +201,17 @@ func startCeiling(ctx context.Context, bin, redisURL, logPath string) (*exec.Cmd
 		return nil, "", fmt.Errorf("ceiling did not start: %q %v (log %s)", line, err, logPath)
 	}
 	return cmd, "http://" + addr, nil
+}
+
+// noteIdle records a service's resident set two seconds after it reported ready (it stays flat
+// from then on), and how long it took to get ready.
+func (b *bench) noteIdle(s *service) {
+	time.Sleep(2 * time.Second)
+	if r, err := readResident(s.pid()); err == nil {
+		b.footprint.Idle[s.name] = r.RSS
+		b.footprint.IdleSplit[s.name] = r
+		b.footprint.Ready[s.name] = s.Ready.Seconds()
+	}
 }
 
 // noteLoaded records a service's peak resident set under a benchmark.
