@@ -357,3 +357,14 @@ func TestParseResident(t *testing.T) {
 		t.Fatalf("%+v %v", r, err)
 	}
 }
+
+func TestComposeMemLimit(t *testing.T) {
+	path := t.TempDir() + "/compose.yml"
+	os.WriteFile(path, []byte("services:\n  vote:\n    mem_limit: 128m\n  result:\n    image: x\n    mem_limit: 256m\n  db:\n    mem_limit: 512m\n"), 0o644)
+	if got := composeMemLimit(path, "result"); got != "256m" {
+		t.Fatalf("result: %q", got)
+	}
+	if got := composeMemLimit(path, "worker"); got != "" {
+		t.Fatalf("worker: %q", got)
+	}
+}

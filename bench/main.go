@@ -4,7 +4,7 @@
 // holding thousands of streams, each service's memory and start time, and the Go micro-benchmarks
 // of the hot paths. Every figure is quoted against its target with the command that repeats it.
 //
-//	go run ./bench                      everything (about 10 minutes): docs/bench.md, docs/bench-*.svg
+//	go run ./bench                      everything (about 6 minutes): docs/bench.md, docs/bench-*.svg
 //	go run ./bench -only vote,e2e       some sections; the report covers what ran
 //	go run ./bench -from out/bench/results.json   re-render the report from a previous run
 //

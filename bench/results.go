@@ -21,6 +21,8 @@ type results struct {
 	FanOut    *fanOutResult     `json:"fanout,omitempty"`
 	Footprint *footprintResult  `json:"footprint,omitempty"`
 	Failures  map[string]string `json:"failures,omitempty"` // section → why it did not finish
+	// ResultMemLimit is result's mem_limit in docker-compose.yml, read when the report is written.
+	ResultMemLimit string `json:"-"`
 }
 
 type host struct {

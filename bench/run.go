@@ -150,6 +150,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
+	res.ResultMemLimit = composeMemLimit(filepath.Join(cfg.root, "docker-compose.yml"), "result")
 	path := inRoot(cfg.root, cfg.report)
 	if err := writeReport(res, path); err != nil {
 		return err
@@ -259,6 +260,27 @@ func buildBinaries(ctx context.Context, root, dir string, logf func(string, ...a
 	b.vote, b.worker, b.result, b.analyzer, b.loadgen = filepath.Join(dir, "vote"), filepath.Join(dir, "worker"),
 		filepath.Join(dir, "result"), filepath.Join(dir, "analyzer"), filepath.Join(dir, "loadgen")
 	return b, nil
+}
+
+// composeMemLimit reads a service's mem_limit from a compose file: the first "mem_limit:" line
+// inside the service's block (two-space indent under services). "" when there is none.
+func composeMemLimit(path, service string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	in := false
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimRight(line, "\n")
+		if strings.HasPrefix(line, "  ") && !strings.HasPrefix(line, "   ") && strings.HasSuffix(line, ":") {
+			in = strings.TrimSpace(line) == service+":"
+			continue
+		}
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "mem_limit:"); ok && in {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // inRoot resolves a path given relative to the repository root.

@@ -31,7 +31,7 @@ func (c barChart) svg() string {
 		left   = 230 // room for labels
 		right  = 150 // room for the value text
 		rowH   = 26
-		top    = 44
+		top    = 64
 		bottom = 40
 	)
 	plot := float64(width - left - right)
@@ -58,6 +58,13 @@ func (c barChart) svg() string {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", x(v), top+len(c.Rows)*rowH+16, esc(compact(v)))
 	}
 	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", float64(left)+plot/2, height-6, esc(c.Unit))
+	// The target goes under the bars and their values, which stay readable across it.
+	if c.Target > 0 {
+		tx := x(c.Target)
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#c0392b" stroke-width="2" stroke-dasharray="6 4"/>`+"\n",
+			tx, top-10, tx, top+len(c.Rows)*rowH)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#c0392b">%s</text>`+"\n", tx, top-14, esc(c.TargetLabel))
+	}
 	for i, r := range c.Rows {
 		y := top + i*rowH
 		fill := "#3b6ea8"
@@ -67,12 +74,6 @@ func (c barChart) svg() string {
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+17, esc(r.Label))
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", left, y+4, max(x(r.Value)-float64(left), 1), rowH-8, fill)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s</text>`+"\n", x(r.Value)+6, y+17, esc(r.Text))
-	}
-	if c.Target > 0 {
-		tx := x(c.Target)
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#c0392b" stroke-width="2" stroke-dasharray="6 4"/>`+"\n",
-			tx, top-10, tx, top+len(c.Rows)*rowH)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#c0392b">%s</text>`+"\n", tx, top-14, esc(c.TargetLabel))
 	}
 	b.WriteString("</svg>\n")
 	return b.String()
