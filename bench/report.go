@@ -275,10 +275,10 @@ func (w *report) vote(r *results) barChart {
 			"the machine (%.2f cores). The ceiling, at %.0f µs per vote in its own process, reached %s (median; %s "+
 			"in its best trial): the target is about what one XADD per request can do here with the load generator "+
 			"on the same cores. It needs a load generator on other cores, or the service's CPU per vote down to the "+
-			"ceiling's (the access log line alone is the gap between vote and vote-quiet).",
+			"ceiling's: without its access log line (vote-quiet) the service reached %s.",
 			num(vote.Throughput), num(targetVoteRPS), per(vote.CPU["server"]), per(vote.CPU["redis"]), per(vote.CPU["loadgen"]),
 			total, r.Host.NumCPU, num(float64(r.Host.NumCPU)/total*1e6), num(targetVoteRPS), float64(r.Host.NumCPU)/targetVoteRPS*1e6,
-			vote.CPU["loadgen"], ceil.CPU["server"]/ceil.Throughput*1e6, num(ceil.Throughput), num(best)))
+			vote.CPU["loadgen"], ceil.CPU["server"]/ceil.Throughput*1e6, num(ceil.Throughput), num(best), num(quiet.Throughput)))
 	}
 	if vote.P99 > targetVoteP99 {
 		gaps = append(gaps, fmt.Sprintf("p99: %.2f ms against ≤ %.0f ms. In a closed loop with %d requests in flight "+
