@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES := platform vote worker result analyzer loadgen e2e deploytest audit
+MODULES := platform vote worker result analyzer loadgen e2e deploytest audit bench
 # Build tags of the tests that need Docker; vet covers those files too.
 DOCKER_TAGS := e2e,swarm,chaos
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
@@ -91,6 +91,11 @@ images: $(if $(filter 1,$(OFFLINE)),bases) ## Build the images of vote, worker, 
 .PHONY: secrets
 secrets: ## Random passwords for compose in deploy/compose/secrets/ (made once, then kept)
 	deploy/compose/secrets.sh
+
+##@ Performance
+.PHONY: bench
+bench: images secrets ## Measure the app on this machine -> docs/bench.md, docs/bench-*.svg (about 6 minutes)
+	GOWORK=off $(GO) build -C bench -o ../bin/bench . && bin/bench $(if $(COMPOSE_ENV),-compose-env $(COMPOSE_ENV)) $(BENCH_FLAGS)
 
 ##@ Audit
 AUDIT      := GOWORK=off $(GO) build -C audit -o ../bin/audit . && bin/audit
