@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/go-voting-app/voting-app/platform/testenv"
 	"maps"
 	"os"
 	"path/filepath"
@@ -33,12 +34,12 @@ const (
 // Both on a server run as testenv runs it (fsync off), then on a durable one.
 func (b *bench) drain(ctx context.Context) error {
 	cfg := b.cfg
-	redisSrv, err := startRedis(ctx)
+	redisSrv, err := testenv.NewRedisServer(false)
 	if err != nil {
 		return err
 	}
-	defer redisSrv.stop()
-	rdb := redisSrv.client()
+	defer redisSrv.Close()
+	rdb := redisClient(redisSrv)
 	defer rdb.Close()
 
 	start := time.Now()
@@ -55,7 +56,7 @@ func (b *bench) drain(ctx context.Context) error {
 		modes = append(modes, true)
 	}
 	for _, durable := range modes {
-		pg, err := startPostgres(ctx, pgSettings{Durable: durable})
+		pg, err := testenv.NewPostgresServer(testenv.PostgresSettings{Durable: durable})
 		if err != nil {
 			return err
 		}
@@ -66,7 +67,7 @@ func (b *bench) drain(ctx context.Context) error {
 			c, err = b.drainCeiling(ctx, pg, votes, durable, expected)
 			res.Runs = append(res.Runs, c)
 		}
-		pg.stop()
+		pg.Close()
 		if err != nil {
 			return err
 		}
@@ -128,15 +129,15 @@ func optionOf(i int) string { return []string{ballot.KeyA, ballot.KeyB}[i%3%2] }
 
 // drainWorker runs the worker against a copy of the preloaded stream and times it from exec until
 // the consumer group has read and acknowledged every entry (acknowledged only after commit).
-func (b *bench) drainWorker(ctx context.Context, pg *pgServer, redisSrv *redisServer, rdb *redis.Client, durable bool, expected map[string]int64) (drainRun, error) {
+func (b *bench) drainWorker(ctx context.Context, pg *testenv.PostgresServer, redisSrv *testenv.RedisServer, rdb *redis.Client, durable bool, expected map[string]int64) (drainRun, error) {
 	name := "drain_worker"
-	dbURL, err := pg.createDB(ctx, name)
+	dbURL, err := pg.CreateDatabase(ctx, name)
 	if err != nil {
 		return drainRun{}, err
 	}
 	logDir := filepath.Join(b.work, "logs")
 	os.MkdirAll(logDir, 0o755)
-	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redisSrv.url(), "CONSUMER_NAME": "bench"}
+	env := map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": redisSrv.URL(), "CONSUMER_NAME": "bench"}
 
 	// A first start migrates the database; its idle footprint is the worker's.
 	rdb.Del(ctx, voteStream)
@@ -155,7 +156,7 @@ func (b *bench) drainWorker(ctx context.Context, pg *pgServer, redisSrv *redisSe
 		return drainRun{}, fmt.Errorf("copy the preloaded stream: %w", err)
 	}
 
-	m := startMeter(map[string]proc{"postgres": {pid: pg.pid(), tree: true}, "redis": {pid: redisSrv.pid()}})
+	m := startMeter(map[string]proc{"postgres": {pid: pg.PID(), tree: true}, "redis": {pid: redisSrv.PID()}})
 	start := time.Now()
 	w, err = startService(ctx, "worker", b.bins.worker, logDir, env)
 	if err != nil {
@@ -199,8 +200,8 @@ func (b *bench) drainWorker(ctx context.Context, pg *pgServer, redisSrv *redisSe
 // drainCeiling applies the preloaded votes straight from Go: batches of drainBatch stream entries
 // in stream order, each reduced to the latest vote per voter and sorted, then the worker's two
 // statements in one pgx batch (one implicit transaction), drainConcurrency batches at a time.
-func (b *bench) drainCeiling(ctx context.Context, pg *pgServer, votes []ballot.Vote, durable bool, expected map[string]int64) (drainRun, error) {
-	dbURL, err := pg.createDB(ctx, "drain_ceiling")
+func (b *bench) drainCeiling(ctx context.Context, pg *testenv.PostgresServer, votes []ballot.Vote, durable bool, expected map[string]int64) (drainRun, error) {
+	dbURL, err := pg.CreateDatabase(ctx, "drain_ceiling")
 	if err != nil {
 		return drainRun{}, err
 	}
@@ -214,7 +215,7 @@ func (b *bench) drainCeiling(ctx context.Context, pg *pgServer, votes []ballot.V
 	}
 	batches := make(chan []ballot.Vote)
 	errs := make(chan error, drainConcurrency)
-	m := startMeter(map[string]proc{"postgres": {pid: pg.pid(), tree: true}, "bench": {pid: os.Getpid()}})
+	m := startMeter(map[string]proc{"postgres": {pid: pg.PID(), tree: true}, "bench": {pid: os.Getpid()}})
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range drainConcurrency {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/go-voting-app/voting-app/platform/testenv"
 	"testing"
 	"time"
 )
@@ -11,17 +12,17 @@ import (
 func TestCeilingDrainIsExact(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	redisSrv, err := startRedis(ctx)
+	redisSrv, err := testenv.NewRedisServer(false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer redisSrv.stop()
-	pg, err := startPostgres(ctx, pgSettings{CommitTimestamps: true})
+	defer redisSrv.Close()
+	pg, err := testenv.NewPostgresServer(testenv.PostgresSettings{Params: []string{"track_commit_timestamp=on"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pg.stop()
-	rdb := redisSrv.client()
+	defer pg.Close()
+	rdb := redisClient(redisSrv)
 	defer rdb.Close()
 
 	// Five whole batches of 1000 and a short one; 700 voters, so batches repeat voters.
@@ -47,7 +48,7 @@ func TestCeilingDrainIsExact(t *testing.T) {
 	// The check notices a wrong expectation.
 	wrong := map[string]int64{"a": expected["a"] + 1, "b": expected["b"]}
 	var bad drainRun
-	b.check(ctx, pg.url("drain_ceiling"), int64(len(votes)), wrong, &bad)
+	b.check(ctx, pg.URLFor("drain_ceiling"), int64(len(votes)), wrong, &bad)
 	if bad.Exact || len(bad.Problems) != 2 {
 		t.Fatalf("a wrong expectation passed: %+v", bad)
 	}

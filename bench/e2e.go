@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/go-voting-app/voting-app/platform/testenv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,8 +21,8 @@ import (
 
 // stack is vote, worker and result running as processes on a fresh database and stream.
 type stack struct {
-	pg                   *pgServer
-	redis                *redisServer
+	pg                   *testenv.PostgresServer
+	redis                *testenv.RedisServer
 	dbURL                string
 	vote, worker, result *service
 }
@@ -36,12 +37,12 @@ func (s *stack) stop() {
 
 // startStack starts the three services on a new database named db; resultEnv adds to the
 // result service's environment.
-func (b *bench) startStack(ctx context.Context, pg *pgServer, redisSrv *redisServer, db string, resultEnv map[string]string) (*stack, error) {
-	dbURL, err := pg.createDB(ctx, db)
+func (b *bench) startStack(ctx context.Context, pg *testenv.PostgresServer, redisSrv *testenv.RedisServer, db string, resultEnv map[string]string) (*stack, error) {
+	dbURL, err := pg.CreateDatabase(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	rdb := redisSrv.client()
+	rdb := redisClient(redisSrv)
 	rdb.Del(ctx, voteStream)
 	rdb.Close()
 	logDir := filepath.Join(b.work, "logs")
@@ -49,7 +50,7 @@ func (b *bench) startStack(ctx context.Context, pg *pgServer, redisSrv *redisSer
 	s := &stack{pg: pg, redis: redisSrv, dbURL: dbURL}
 	// The worker first: it migrates the database the result service waits for.
 	if s.worker, err = startService(ctx, "worker", b.bins.worker, logDir, map[string]string{
-		"DATABASE_URL": dbURL, "REDIS_URL": redisSrv.url(), "CONSUMER_NAME": "bench"}); err != nil {
+		"DATABASE_URL": dbURL, "REDIS_URL": redisSrv.URL(), "CONSUMER_NAME": "bench"}); err != nil {
 		return nil, err
 	}
 	env := map[string]string{"DATABASE_URL": dbURL}
@@ -61,7 +62,7 @@ func (b *bench) startStack(ctx context.Context, pg *pgServer, redisSrv *redisSer
 		return nil, err
 	}
 	if s.vote, err = startService(ctx, "vote", b.bins.vote, logDir, map[string]string{
-		"REDIS_URL": redisSrv.url(), "VOTE_RATE_LIMIT": "0"}); err != nil {
+		"REDIS_URL": redisSrv.URL(), "VOTE_RATE_LIMIT": "0"}); err != nil {
 		s.stop()
 		return nil, err
 	}
@@ -89,16 +90,16 @@ var e2eVariants = []struct {
 // events where it is not), and a vote is included from the first event whose total reaches the
 // end of its transaction's prefix.
 func (b *bench) e2e(ctx context.Context) error {
-	redisSrv, err := startRedis(ctx)
+	redisSrv, err := testenv.NewRedisServer(false)
 	if err != nil {
 		return err
 	}
-	defer redisSrv.stop()
-	pg, err := startPostgres(ctx, pgSettings{CommitTimestamps: true})
+	defer redisSrv.Close()
+	pg, err := testenv.NewPostgresServer(testenv.PostgresSettings{Params: []string{"track_commit_timestamp=on"}})
 	if err != nil {
 		return err
 	}
-	defer pg.stop()
+	defer pg.Close()
 
 	for i, v := range e2eVariants {
 		st, err := b.startStack(ctx, pg, redisSrv, "e2e_"+strings.ReplaceAll(v.name, "-", "_"), v.resultEnv)
@@ -120,7 +121,7 @@ func (b *bench) e2e(ctx context.Context) error {
 
 // idleFootprint records the resident set of the result service before any load, and starts the
 // analyzer once for its own.
-func (b *bench) idleFootprint(ctx context.Context, st *stack, pg *pgServer) {
+func (b *bench) idleFootprint(ctx context.Context, st *stack, pg *testenv.PostgresServer) {
 	b.noteIdle(st.result)
 	a, err := startService(ctx, "analyzer", b.bins.analyzer, filepath.Join(b.work, "logs"),
 		map[string]string{"DATABASE_URL": st.dbURL})
@@ -162,7 +163,7 @@ func (b *bench) e2eRun(ctx context.Context, st *stack, name, settings string) (e
 
 	groups := map[string]proc{
 		"vote": {pid: st.vote.pid()}, "worker": {pid: st.worker.pid()}, "result": {pid: st.result.pid()},
-		"postgres": {pid: st.pg.pid(), tree: true}, "redis": {pid: st.redis.pid()}, "bench": {pid: os.Getpid()},
+		"postgres": {pid: st.pg.PID(), tree: true}, "redis": {pid: st.redis.PID()}, "bench": {pid: os.Getpid()},
 	}
 	q0, _ := st.result.metric("result_tally_queries_total")
 	m := startMeter(groups)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/go-voting-app/voting-app/platform/testenv"
 	"os"
 	"os/exec"
 	"strconv"
@@ -16,16 +17,16 @@ import (
 // while votes flow through vote and worker at the end-to-end rate.
 func (b *bench) fanOut(ctx context.Context) error {
 	n := b.cfg.fanOutStreams
-	redisSrv, err := startRedis(ctx)
+	redisSrv, err := testenv.NewRedisServer(false)
 	if err != nil {
 		return err
 	}
-	defer redisSrv.stop()
-	pg, err := startPostgres(ctx, pgSettings{CommitTimestamps: true})
+	defer redisSrv.Close()
+	pg, err := testenv.NewPostgresServer(testenv.PostgresSettings{Params: []string{"track_commit_timestamp=on"}})
 	if err != nil {
 		return err
 	}
-	defer pg.stop()
+	defer pg.Close()
 	st, err := b.startStack(ctx, pg, redisSrv, "fanout", map[string]string{"SSE_MAX_STREAMS": strconv.Itoa(n + 100)})
 	if err != nil {
 		return err
@@ -65,7 +66,7 @@ func (b *bench) fanOut(ctx context.Context) error {
 	m := startMeter(map[string]proc{
 		"result": {pid: st.result.pid()}, "streams": {pid: cmd.Process.Pid},
 		"vote": {pid: st.vote.pid()}, "worker": {pid: st.worker.pid()},
-		"postgres": {pid: pg.pid(), tree: true}, "redis": {pid: redisSrv.pid()}, "bench": {pid: os.Getpid()},
+		"postgres": {pid: pg.PID(), tree: true}, "redis": {pid: redisSrv.PID()}, "bench": {pid: os.Getpid()},
 	})
 	mem := sampleRSS(st.result.pid(), 250*time.Millisecond)
 	sent := sendVotes(ctx, st.vote.HTTP, b.cfg.e2eRate, b.cfg.fanOutDuration)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/go-voting-app/voting-app/platform/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -348,7 +349,7 @@ func hostInfo(ctx context.Context) host {
 		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 		return line
 	}
-	if bin, err := postgresBin(); err == nil {
+	if bin, err := testenv.PostgresBin(); err == nil {
 		h.Postgres = first(filepath.Join(bin, "postgres"), "--version")
 	}
 	h.Redis = first("redis-server", "--version")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/go-voting-app/voting-app/platform/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,32 +25,32 @@ var voteServers = []struct{ name, what string }{
 // ceiling, alternating, on one Redis.
 func (b *bench) vote(ctx context.Context) error {
 	cfg := b.cfg
-	redis, err := startRedis(ctx)
+	redis, err := testenv.NewRedisServer(false)
 	if err != nil {
 		return err
 	}
-	defer redis.stop()
-	rdb := redis.client()
+	defer redis.Close()
+	rdb := redisClient(redis)
 	defer rdb.Close()
 
 	logDir := filepath.Join(b.work, "logs")
 	os.MkdirAll(logDir, 0o755)
 	// All load comes from one address, so the per-client vote limit (VOTE_RATE_LIMIT) is off:
 	// this measures the service, not the limit.
-	voteEnv := map[string]string{"REDIS_URL": redis.url(), "VOTE_RATE_LIMIT": "0"}
+	voteEnv := map[string]string{"REDIS_URL": redis.URL(), "VOTE_RATE_LIMIT": "0"}
 	vote, err := startService(ctx, "vote", b.bins.vote, logDir, voteEnv)
 	if err != nil {
 		return err
 	}
 	defer vote.stop()
 	b.noteIdle(vote)
-	quietEnv := map[string]string{"REDIS_URL": redis.url(), "VOTE_RATE_LIMIT": "0", "LOG_LEVEL": "warn"}
+	quietEnv := map[string]string{"REDIS_URL": redis.URL(), "VOTE_RATE_LIMIT": "0", "LOG_LEVEL": "warn"}
 	quiet, err := startService(ctx, "vote-quiet", b.bins.vote, logDir, quietEnv)
 	if err != nil {
 		return err
 	}
 	defer quiet.stop()
-	ceiling, ceilingURL, err := startCeiling(ctx, b.bins.ceiling, redis.url(), filepath.Join(logDir, "ceiling.log"))
+	ceiling, ceilingURL, err := startCeiling(ctx, b.bins.ceiling, redis.URL(), filepath.Join(logDir, "ceiling.log"))
 	if err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ func (b *bench) vote(ctx context.Context) error {
 
 	// A short warm-up of each server first: connections, heap, page faults.
 	for _, s := range voteServers {
-		if _, _, _, err := b.loadgen(ctx, args(targets[s.name].url, time.Second), targets[s.name].pid, redis.pid()); err != nil {
+		if _, _, _, err := b.loadgen(ctx, args(targets[s.name].url, time.Second), targets[s.name].pid, redis.PID()); err != nil {
 			return fmt.Errorf("warm-up of %s: %w", s.name, err)
 		}
 	}
@@ -81,7 +82,7 @@ func (b *bench) vote(ctx context.Context) error {
 		for _, s := range voteServers {
 			rdb.Del(ctx, "votes:stream") // keep Redis's memory flat across trials
 			t := targets[s.name]
-			rep, cpu, mem, err := b.loadgen(ctx, args(t.url, cfg.voteDuration), t.pid, redis.pid())
+			rep, cpu, mem, err := b.loadgen(ctx, args(t.url, cfg.voteDuration), t.pid, redis.PID())
 			if err != nil {
 				return fmt.Errorf("%s trial %d: %w", s.name, trial, err)
 			}

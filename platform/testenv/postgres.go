@@ -37,12 +37,12 @@ func sharedPostgresURL(t testing.TB) string {
 	shared.Lock()
 	defer shared.Unlock()
 	if shared.postgres == nil {
-		s, err := startPostgres()
+		s, err := startPostgres(PostgresSettings{})
 		if err != nil {
 			t.Fatalf("testenv: %v", err)
 		}
 		shared.postgres = s
-		shared.stops = append(shared.stops, func() { s.stop(); os.RemoveAll(s.dir) })
+		shared.stops = append(shared.stops, s.Close)
 	}
 	return shared.postgres.adminURL()
 }
@@ -89,23 +89,66 @@ func withDatabase(raw, name string) (string, error) {
 
 // PostgresServer is a private PostgreSQL server a test can stop and start again.
 type PostgresServer struct {
-	bin  string // directory with initdb and postgres
-	dir  string // data directory and socket directory
-	port int
-	cred *syscall.Credential
-	cmd  *exec.Cmd
-	done chan error
+	bin      string // directory with initdb and postgres
+	dir      string // data directory and socket directory
+	port     int
+	cred     *syscall.Credential
+	settings PostgresSettings
+	cmd      *exec.Cmd
+	done     chan error
 }
+
+// PostgresSettings tune a server. The zero value is how tests run it: no fsync, no synchronous
+// commit, no full-page writes (fast, and nothing to keep after a crash).
+type PostgresSettings struct {
+	// Durable turns fsync, synchronous_commit and full_page_writes on, as a production server runs.
+	Durable bool
+	// Params are further server settings, "name=value", such as "track_commit_timestamp=on".
+	Params []string
+}
+
+// NewPostgresServer starts a private server for a program that is not a test (a benchmark). The
+// caller must Close it. Tests use Postgres or StartPostgres instead.
+func NewPostgresServer(settings PostgresSettings) (*PostgresServer, error) {
+	return startPostgres(settings)
+}
+
+// Close stops the server and removes its files.
+func (s *PostgresServer) Close() {
+	s.stop()
+	os.RemoveAll(s.dir)
+}
+
+// URLFor returns the superuser URL of database db on this server.
+func (s *PostgresServer) URLFor(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.port, db)
+}
+
+// CreateDatabase makes an empty database and returns its URL.
+func (s *PostgresServer) CreateDatabase(ctx context.Context, name string) (string, error) {
+	conn, err := pgx.Connect(ctx, s.adminURL())
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	return s.URLFor(name), nil
+}
+
+// PID is the postmaster's process id; the backends are its children.
+func (s *PostgresServer) PID() int { return s.cmd.Process.Pid }
 
 // StartPostgres starts a private server for this test, stopped and removed when the test ends.
 // Tests that take the database away use it; it always runs from the local binaries.
 func StartPostgres(t testing.TB) *PostgresServer {
 	t.Helper()
-	s, err := startPostgres()
+	s, err := startPostgres(PostgresSettings{})
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	t.Cleanup(func() { s.stop(); os.RemoveAll(s.dir) })
+	t.Cleanup(s.Close)
 	return s
 }
 
@@ -131,12 +174,10 @@ func (s *PostgresServer) Start(t testing.TB) {
 	}
 }
 
-func (s *PostgresServer) adminURL() string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.port)
-}
+func (s *PostgresServer) adminURL() string { return s.URLFor("postgres") }
 
-func startPostgres() (*PostgresServer, error) {
-	bin, err := postgresBin()
+func startPostgres(settings PostgresSettings) (*PostgresServer, error) {
+	bin, err := PostgresBin()
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +185,7 @@ func startPostgres() (*PostgresServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &PostgresServer{bin: bin, dir: dir}
+	s := &PostgresServer{bin: bin, dir: dir, settings: settings}
 	// PostgreSQL refuses to run as root; CI runs tests as root, so the server runs as an
 	// unprivileged user that owns the data directory.
 	if os.Geteuid() == 0 {
@@ -175,9 +216,7 @@ func startPostgres() (*PostgresServer, error) {
 
 func (s *PostgresServer) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
-	if s.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
-	}
+	cmd.SysProcAttr = childAttr(s.cred)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	return cmd
 }
@@ -187,11 +226,18 @@ func (s *PostgresServer) start() error {
 	if err != nil {
 		return err
 	}
-	cmd := s.command(filepath.Join(s.bin, "postgres"), "-D", filepath.Join(s.dir, "data"),
-		"-p", strconv.Itoa(s.port), "-k", s.dir,
+	durable := "off"
+	if s.settings.Durable {
+		durable = "on"
+	}
+	args := []string{"-D", filepath.Join(s.dir, "data"), "-p", strconv.Itoa(s.port), "-k", s.dir,
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=300", "-c", "log_min_messages=warning")
+		"-c", "fsync=" + durable, "-c", "synchronous_commit=" + durable, "-c", "full_page_writes=" + durable,
+		"-c", "max_connections=300", "-c", "log_min_messages=warning"}
+	for _, p := range s.settings.Params {
+		args = append(args, "-c", p)
+	}
+	cmd := s.command(filepath.Join(s.bin, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -238,9 +284,9 @@ func (s *PostgresServer) stop() error {
 	return nil
 }
 
-// postgresBin finds the directory holding initdb and postgres: PATH first, then Debian's
+// PostgresBin finds the directory holding initdb and postgres: PATH first, then Debian's
 // versioned directories (which are not on PATH), newest version first.
-func postgresBin() (string, error) {
+func PostgresBin() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		dir := filepath.Dir(p)
 		if real, err := filepath.EvalSymlinks(p); err == nil {

@@ -33,7 +33,7 @@ func Redis(t testing.TB) (url, prefix string) {
 				t.Fatalf("testenv: %v", err)
 			}
 			shared.redis = s
-			shared.stops = append(shared.stops, func() { s.stop(); os.RemoveAll(s.dir) })
+			shared.stops = append(shared.stops, s.Close)
 		}
 		url = shared.redis.URL()
 		shared.Unlock()
@@ -68,6 +68,19 @@ type RedisServer struct {
 	done    chan error
 }
 
+// NewRedisServer starts a private server for a program that is not a test (a benchmark). The
+// caller must Close it.
+func NewRedisServer(persist bool) (*RedisServer, error) { return startRedis(persist) }
+
+// Close stops the server and removes its files.
+func (s *RedisServer) Close() {
+	s.stop()
+	os.RemoveAll(s.dir)
+}
+
+// PID is the server's process id.
+func (s *RedisServer) PID() int { return s.cmd.Process.Pid }
+
 // StartRedis starts a private server for this test, stopped and removed when the test ends.
 func StartRedis(t testing.TB, persist bool) *RedisServer {
 	t.Helper()
@@ -75,7 +88,7 @@ func StartRedis(t testing.TB, persist bool) *RedisServer {
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	t.Cleanup(func() { s.stop(); os.RemoveAll(s.dir) })
+	t.Cleanup(s.Close)
 	return s
 }
 
@@ -129,6 +142,7 @@ func (s *RedisServer) start() error {
 		"--save", "", "--appendonly", aof, "--appendfsync", "always",
 		"--daemonize", "no", "--protected-mode", "no")
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = childAttr(nil)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start redis-server: %w", err)

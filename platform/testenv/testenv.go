@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -47,6 +48,12 @@ func requireMain(t testing.TB) {
 	if !shared.main {
 		t.Fatal("testenv: this package must call testenv.Main(m) from TestMain so shared servers are stopped")
 	}
+}
+
+// childAttr runs a server as cred (nil: as this process's user) and kills it when this process
+// dies, so a crashed or interrupted test leaves no server behind.
+func childAttr(cred *syscall.Credential) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
 }
 
 // freePort asks the kernel for a free loopback port.
