@@ -49,7 +49,7 @@ import (
 func TestChaos(t *testing.T) {
 	cfg := chaosConfigFromEnv(t)
 	began := time.Now()
-	s := startChaosStack(t, cfg.project, 1)
+	s := startStack(t, cfg.project, 1)
 	c := newChaos(t, s, cfg)
 	c.durations = append(c.durations, chaosDuration{"stack up and healthy", time.Since(began)})
 	// The report is written however the test ends, before the stack is taken down.
@@ -87,61 +87,6 @@ func TestChaos(t *testing.T) {
 
 	c.recoverAll(ctx)
 	c.verify(ctx)
-}
-
-// startChaosStack is startStack with its own project name and number of worker replicas (the
-// compose test always starts two). It brings the stack up from scratch, waits until every
-// container is healthy, and removes it with its volumes when the test ends (E2E_KEEP=1 keeps it),
-// after printing the logs of what failed and unpausing anything a fault left paused.
-func startChaosStack(t *testing.T, project string, workers int) *stack {
-	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &stack{root: root, project: project}
-	if f := os.Getenv("E2E_ENV_FILE"); f != "" {
-		if !filepath.IsAbs(f) {
-			f = filepath.Join(root, f)
-		}
-		s.envFile = f
-	}
-	ctx := t.Context()
-	if out, err := run(ctx, root, nil, "docker", "version", "--format", "{{.Server.Version}}"); err != nil {
-		t.Fatalf("no Docker engine: %v\n%s", err, out)
-	}
-	if out, err := run(ctx, root, nil, filepath.Join(root, "deploy/compose/secrets.sh")); err != nil {
-		t.Fatalf("deploy/compose/secrets.sh: %v\n%s", err, out)
-	}
-	if out, err := s.compose(ctx, "down", "--volumes", "--remove-orphans"); err != nil {
-		t.Fatalf("removing a previous stack: %v\n%s", err, out)
-	}
-
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if out, err := run(ctx, root, nil, "docker", "ps", "--quiet", "--filter", "status=paused",
-			"--filter", "label=com.docker.compose.project="+project); err == nil && len(strings.Fields(string(out))) > 0 {
-			run(ctx, root, nil, "docker", append([]string{"unpause"}, strings.Fields(string(out))...)...)
-		}
-		if t.Failed() {
-			s.dumpLogs(t, ctx)
-		}
-		if os.Getenv("E2E_KEEP") == "1" {
-			t.Logf("E2E_KEEP=1: stack left running; remove it with: docker compose -p %s down -v", s.project)
-			return
-		}
-		if out, err := s.compose(ctx, "down", "--volumes", "--remove-orphans", "--timeout", "20"); err != nil {
-			t.Errorf("docker compose down: %v\n%s", err, out)
-		}
-	})
-
-	out, err := s.compose(ctx, "up", "--detach", "--wait", "--wait-timeout", "180", "--no-build",
-		"--scale", fmt.Sprintf("worker=%d", workers))
-	if err != nil {
-		t.Fatalf("docker compose up: %v\n%s", err, out)
-	}
-	return s
 }
 
 type chaosConfig struct {

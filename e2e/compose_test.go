@@ -17,7 +17,7 @@ import (
 )
 
 func TestCompose(t *testing.T) {
-	s := startStack(t)
+	s := startStack(t, envOr("E2E_PROJECT", "voting-app-e2e"), workers)
 	// The tally first: it needs the stack as it came up, and the other checks change nothing.
 	t.Run("tally", func(t *testing.T) { testTally(t, s) })
 	t.Run("hardening", func(t *testing.T) { testHardening(t, s) })

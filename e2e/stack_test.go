@@ -32,20 +32,21 @@ var (
 	publishedPorts = map[string]string{"vote": "8080/tcp", "result": "8081/tcp", "analyzer": "8082/tcp"}
 )
 
-// workers is how many worker replicas the test runs: more than one, so the tally is checked with
+// workers is how many worker replicas the compose test runs: more than one, so the tally is checked with
 // replicas sharing the stream's consumer group.
 const workers = 2
 
-// startStack brings the stack up from scratch and waits until every container is healthy. The
+// startStack brings the stack up from scratch, under its own project name and with that many
+// worker replicas, and waits until every container is healthy. The
 // stack is removed with its volumes when the test ends (E2E_KEEP=1 keeps it), after printing the
 // logs of what failed.
-func startStack(t *testing.T) *stack {
+func startStack(t *testing.T, project string, workers int) *stack {
 	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{root: root, project: envOr("E2E_PROJECT", "voting-app-e2e")}
+	s := &stack{root: root, project: project}
 	if f := os.Getenv("E2E_ENV_FILE"); f != "" {
 		if !filepath.IsAbs(f) {
 			f = filepath.Join(root, f)
@@ -68,6 +69,11 @@ func startStack(t *testing.T) *stack {
 		// t.Context is already cancelled here.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
+		// A test that froze a container (docker pause) and failed before thawing it.
+		if out, err := run(ctx, root, nil, "docker", "ps", "--quiet", "--filter", "status=paused",
+			"--filter", "label=com.docker.compose.project="+project); err == nil && len(strings.Fields(string(out))) > 0 {
+			run(ctx, root, nil, "docker", append([]string{"unpause"}, strings.Fields(string(out))...)...)
+		}
 		if t.Failed() {
 			s.dumpLogs(t, ctx)
 		}
