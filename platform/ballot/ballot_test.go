@@ -92,6 +92,14 @@ func TestStreamID(t *testing.T) {
 		{"-1-0", StreamID{}, false},
 		{"a-0", StreamID{}, false},
 		{"", StreamID{}, false},
+		{"0-0", StreamID{0, 0}, true},
+		// Only the canonical text Redis writes: an ID must read back as itself.
+		{"00-0", StreamID{}, false},
+		{"1-01", StreamID{}, false},
+		{"+1-0", StreamID{}, false},
+		{"1-+0", StreamID{}, false},
+		{"1-", StreamID{}, false},
+		{"9223372036854775808-0", StreamID{}, false},
 	}
 	for _, tt := range tests {
 		got, err := ParseStreamID(tt.in)

@@ -27,18 +27,31 @@ type StreamID struct {
 	Seq int64
 }
 
-// ParseStreamID parses "1700000000000-0".
+// ParseStreamID parses "1700000000000-0". Only the canonical form Redis writes is accepted: plain
+// decimal numbers without a sign or leading zeros, so that an ID and its String are the same text
+// (the worker acknowledges and records IDs by that text).
 func ParseStreamID(s string) (StreamID, error) {
 	msPart, seqPart, ok := strings.Cut(s, "-")
-	if !ok {
-		return StreamID{}, fmt.Errorf("stream id %q: want <ms>-<seq>", s)
-	}
-	ms, err1 := strconv.ParseInt(msPart, 10, 64)
-	seq, err2 := strconv.ParseInt(seqPart, 10, 64)
-	if err1 != nil || err2 != nil || ms < 0 || seq < 0 {
-		return StreamID{}, fmt.Errorf("stream id %q: want <ms>-<seq>", s)
+	ms, ok1 := parseCanonical(msPart)
+	seq, ok2 := parseCanonical(seqPart)
+	if !ok || !ok1 || !ok2 {
+		return StreamID{}, fmt.Errorf("stream id %q: want <ms>-<seq>, two decimal numbers", s)
 	}
 	return StreamID{Ms: ms, Seq: seq}, nil
+}
+
+// parseCanonical parses a non-negative decimal int64 written without sign or leading zeros.
+func parseCanonical(s string) (int64, bool) {
+	if s == "" || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 func (id StreamID) String() string {
