@@ -58,6 +58,7 @@ done <<<"$targets"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 failed=()
+raced=()
 ran=0
 start=$(date +%s)
 while IFS=$'\t' read -r dir name file; do
@@ -72,6 +73,16 @@ while IFS=$'\t' read -r dir name file; do
 		continue
 	fi
 	cat "$log"
+	# Go's coordinator can report its own -fuzztime deadline as a failure when a worker is still
+	# busy as time runs out (golang/go#75804): the bare line "context deadline
+	# exceeded", no failing input. The target did fuzz for the whole time; say so and go on. Any
+	# other failure, and every failing input, fails the script.
+	if ! grep -q 'Failing input written to' "$log" &&
+		grep -A1 -- "^--- FAIL: $name " "$log" | tail -n 1 | grep -qx '[[:space:]]*context deadline exceeded'; then
+		echo "fuzz: $name: the fuzztime deadline race of Go's fuzzing coordinator (golang/go#75804), no failing input; not a finding"
+		raced+=("$dir $name")
+		continue
+	fi
 	failed+=("$dir $name")
 	# "Failing input written to testdata/fuzz/FuzzX/0123abcd", relative to the package directory.
 	if input=$(grep -o 'Failing input written to [^ ]*' "$log" | head -n 1 | sed 's/^Failing input written to //'); [[ -n $input ]]; then
@@ -83,6 +94,9 @@ done <<<"$targets"
 
 echo
 echo "fuzz: $ran target(s) run for $fuzztime each in $(($(date +%s) - start))s"
+if ((${#raced[@]})); then
+	printf 'fuzz: ended by the coordinator deadline race (golang/go#75804), no failing input: %s\n' "${raced[@]}"
+fi
 if ((${#failed[@]})); then
 	printf 'fuzz: FAILED: %s\n' "${failed[@]}"
 	exit 1
