@@ -339,14 +339,26 @@ func removeStack(t *testing.T, ctx context.Context, root string) {
 	}
 }
 
+// dumpStack logs the services' logs, then the task list with each task's error: last, because a
+// CI log that is cut keeps its end. Postgres and Redis come after the services that need them.
 func dumpStack(t *testing.T, ctx context.Context, root string) {
-	out, _, _ := dockerRun(ctx, root, nil, "stack", "ps", "--no-trunc", swarmStack)
-	t.Logf("docker stack ps:\n%s", out)
-	for _, s := range slices.Sorted(maps.Keys(swarmServices)) {
+	services := slices.SortedFunc(maps.Keys(swarmServices), func(a, b string) int {
+		store := func(s string) bool { return s == "db" || s == "redis" }
+		if store(a) != store(b) {
+			if store(a) {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a, b)
+	})
+	for _, s := range services {
 		// The services log to standard output, Postgres and Redis partly to standard error.
 		out, errOut, _ := dockerRun(ctx, root, nil, "service", "logs", "--tail", "40", "--no-task-ids", swarmStack+"_"+s)
 		t.Logf("docker service logs %s:\n%s%s", s, out, errOut)
 	}
+	out, _, _ := dockerRun(ctx, root, nil, "stack", "ps", "--no-trunc", "--format", "{{.Name}}\t{{.CurrentState}}\t{{.Error}}", swarmStack)
+	t.Logf("docker stack ps (task, state, error):\n%s", out)
 }
 
 // waitConverged waits until every service runs the replicas it asks for, each healthy.
@@ -356,6 +368,7 @@ func waitConverged(t *testing.T, ctx context.Context, root string) {
 	defer cancel()
 	filter := "label=com.docker.stack.namespace=" + swarmStack
 	var last string
+	var short []string
 	for {
 		out, _, err := dockerRun(ctx, root, nil, "ps", "--filter", filter, "--format", `{{.Label "com.docker.swarm.service.name"}} {{.Status}}`)
 		if err == nil {
@@ -366,18 +379,20 @@ func waitConverged(t *testing.T, ctx context.Context, root string) {
 					healthy[strings.TrimPrefix(name, swarmStack+"_")]++
 				}
 			}
-			done := true
-			for s, n := range swarmServices {
-				done = done && healthy[s] == n
+			short = short[:0]
+			for _, s := range slices.Sorted(maps.Keys(swarmServices)) {
+				if healthy[s] != swarmServices[s] {
+					short = append(short, fmt.Sprintf("%s %d/%d", s, healthy[s], swarmServices[s]))
+				}
 			}
-			if done {
+			if len(short) == 0 {
 				return
 			}
 			last = out
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the stack did not converge within 3 minutes; containers:\n%s", last)
+			t.Fatalf("the stack did not converge within 3 minutes; healthy tasks short of the replicas asked for: %s; containers:\n%s", strings.Join(short, ", "), last)
 		case <-time.After(2 * time.Second):
 		}
 	}
