@@ -353,9 +353,33 @@ func TestUnknownPathsAndMethodsAreProblems(t *testing.T) {
 
 	rec := httptest.NewRecorder()
 	a.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/summary", strings.NewReader("{}")))
-	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET" ||
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, HEAD" ||
 		rec.Header().Get("Content-Type") != "application/problem+json" {
 		t.Errorf("POST: %d %v", rec.Code, rec.Header())
+	}
+}
+
+// TestHeadIsGetWithoutBody: HEAD answers wherever GET does, with GET's status and headers.
+func TestHeadIsGetWithoutBody(t *testing.T) {
+	a := newAnalyzer(t, setup{})
+	for _, tt := range []struct {
+		path        string
+		status      int
+		contentType string
+	}{
+		{"/api/v1/summary", http.StatusOK, "application/json"},
+		{"/api/v1/openapi.yaml", http.StatusOK, "application/yaml"},
+		{"/api/v1/nothing-here", http.StatusNotFound, "application/problem+json"},
+	} {
+		get, head := httptest.NewRecorder(), httptest.NewRecorder()
+		a.handler.ServeHTTP(get, httptest.NewRequest(http.MethodGet, tt.path, nil))
+		a.handler.ServeHTTP(head, httptest.NewRequest(http.MethodHead, tt.path, nil))
+		if head.Code != tt.status || get.Code != tt.status {
+			t.Errorf("%s: HEAD %d, GET %d, want %d", tt.path, head.Code, get.Code, tt.status)
+		}
+		if ct := head.Header().Get("Content-Type"); !strings.HasPrefix(ct, tt.contentType) || ct != get.Header().Get("Content-Type") {
+			t.Errorf("%s: HEAD Content-Type %q, GET %q, want %s", tt.path, ct, get.Header().Get("Content-Type"), tt.contentType)
+		}
 	}
 }
 

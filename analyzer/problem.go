@@ -64,7 +64,7 @@ func problemFor(err error) problem {
 	case errors.Is(err, errNotFound):
 		return p(http.StatusNotFound, "There is no resource at this path; the API is described at /api/v1/openapi.yaml.")
 	case errors.Is(err, errMethodNotAllowed):
-		return p(http.StatusMethodNotAllowed, "This resource only answers GET.")
+		return p(http.StatusMethodNotAllowed, "This resource only answers GET and HEAD.")
 	case errors.Is(err, postgres.ErrNoSchema) || isPg && pgErr.Code == "42P01": // undefined_table
 		return p(http.StatusServiceUnavailable, "The database schema does not exist yet; try again shortly.")
 	case isPg && pgErr.Code == "57014", errors.Is(err, context.DeadlineExceeded): // query_canceled
@@ -95,7 +95,7 @@ func respond(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error
 	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", "5")
 	case http.StatusMethodNotAllowed:
-		h.Set("Allow", "GET")
+		h.Set("Allow", "GET, HEAD")
 	}
 	w.WriteHeader(p.Status)
 	json.NewEncoder(w).Encode(p)

@@ -80,6 +80,12 @@ type streamConfig struct {
 // the server shuts down.
 func handleEvents(log *slog.Logger, b *broker, m *metrics, cfg streamConfig) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			// The headers a stream would start with, and no stream: nothing would read it.
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+			return
+		}
 		sub, err := b.Subscribe()
 		if err != nil {
 			m.rejected.Inc()

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 )
@@ -115,6 +116,34 @@ func TestSecurityHeaders(t *testing.T) {
 		}
 		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 			t.Errorf("%s: no nosniff", path)
+		}
+	}
+}
+
+// TestHead: HEAD answers wherever GET does, with GET's status and type and no body; on /events
+// at once, without a stream.
+func TestHead(t *testing.T) {
+	s := newStack(t, defaultStackConfig())
+	s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": 3, "b": 1}))
+	c := &http.Client{Timeout: 5 * time.Second}
+	for _, tt := range []struct {
+		path        string
+		contentType string
+	}{
+		{"/", "text/html; charset=utf-8"},
+		{"/api/results", "application/json"},
+		{"/events", "text/event-stream"},
+		{"/static/style.css", "text/css; charset=utf-8"},
+	} {
+		resp, err := c.Head(s.srv.URL + tt.path)
+		if err != nil {
+			t.Errorf("HEAD %s: %v", tt.path, err)
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != tt.contentType || len(body) != 0 {
+			t.Errorf("HEAD %s = %d %q, %d bytes; want 200 %q, none", tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), len(body), tt.contentType)
 		}
 	}
 }

@@ -531,6 +531,14 @@ func TestNotFoundAndMethod(t *testing.T) {
 	if res.StatusCode != 404 || res.Header.Get("Content-Type") != "application/problem+json" {
 		t.Errorf("GET /api/v1/nope = %d %q", res.StatusCode, res.Header.Get("Content-Type"))
 	}
+	// HEAD wherever GET: the same status and type.
+	for _, path := range []string{"/", "/api/v1/options", "/nope"} {
+		get, _ := ts.serve(t, httptest.NewRequest(http.MethodGet, path, nil))
+		head, _ := ts.serve(t, httptest.NewRequest(http.MethodHead, path, nil))
+		if head.StatusCode != get.StatusCode || head.Header.Get("Content-Type") != get.Header.Get("Content-Type") {
+			t.Errorf("HEAD %s = %d %q, GET = %d %q", path, head.StatusCode, head.Header.Get("Content-Type"), get.StatusCode, get.Header.Get("Content-Type"))
+		}
+	}
 	res, _ = ts.serve(t, httptest.NewRequest(http.MethodDelete, "/", nil))
 	if res.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(strings.Join(res.Header.Values("Allow"), ","), "POST") {
 		t.Errorf("DELETE / = %d Allow %v", res.StatusCode, res.Header.Values("Allow"))
