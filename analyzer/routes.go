@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/web"
 )
@@ -15,8 +14,8 @@ import (
 // application/problem+json, unknown paths and methods included.
 func NewServer(log *slog.Logger, metrics *web.Metrics, st *store, opts ballot.Options, in *insights, now func() time.Time) http.Handler {
 	r := chi.NewRouter()
-	// GetHead: HEAD is answered wherever GET is (RFC 9110 asks every server for both).
-	r.Use(web.Instrument(log, metrics), web.Recover(log), middleware.GetHead)
+	// HeadAsGet: HEAD is answered wherever GET is (RFC 9110 asks every server for both).
+	r.Use(web.Instrument(log, metrics), web.Recover(log), web.HeadAsGet)
 	r.NotFound(handleProblem(log, errNotFound))
 	r.MethodNotAllowed(handleProblem(log, errMethodNotAllowed))
 

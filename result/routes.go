@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/web"
 )
@@ -19,8 +18,8 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 // endpoints (/livez, /readyz, /metrics) are on the ops server.
 func newServer(log *slog.Logger, hm *web.Metrics, m *metrics, opts ballot.Options, b *broker, u *ui, sc streamConfig) http.Handler {
 	r := chi.NewRouter()
-	// GetHead: HEAD is answered wherever GET is (RFC 9110 asks every server for both).
-	r.Use(web.Instrument(log, hm), web.Recover(log), securityHeaders, middleware.GetHead)
+	// HeadAsGet: HEAD is answered wherever GET is (RFC 9110 asks every server for both).
+	r.Use(web.Instrument(log, hm), web.Recover(log), securityHeaders, web.HeadAsGet)
 	r.Get("/", handlePage(log, opts, b, u))
 	r.Get("/events", handleEvents(log, b, m, sc))
 	r.Get("/api/results", handleResults(log, b))

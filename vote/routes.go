@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/web"
 )
@@ -33,8 +32,8 @@ func newServer(
 	limit := limitVotes(site, metrics, limiter)
 
 	r := chi.NewRouter()
-	// GetHead: HEAD is answered wherever GET is (RFC 9110 asks every server for both).
-	r.Use(securityHeaders, web.Instrument(log, httpMetrics), web.Recover(log), middleware.GetHead)
+	// HeadAsGet: HEAD is answered wherever GET is (RFC 9110 asks every server for both).
+	r.Use(securityHeaders, web.Instrument(log, httpMetrics), web.Recover(log), web.HeadAsGet)
 	r.NotFound(handleNotFound(site))
 
 	r.Get("/", handleBallot(site, opts, cookies))

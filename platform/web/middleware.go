@@ -124,3 +124,28 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// HeadAsGet makes a chi router answer HEAD wherever it answers GET (RFC 9110: every server
+// supports both), unless a route for HEAD itself exists. The handler runs as for GET, with the
+// request's method still HEAD, and net/http drops the body. Use it with the router's Use.
+//
+// chi's middleware.GetHead does the same, but importing that package links net/http/pprof,
+// expvar and runtime/trace into every binary (half a MiB) and registers /debug/pprof on
+// http.DefaultServeMux.
+func HeadAsGet(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rctx := chi.RouteContext(r.Context()); r.Method == http.MethodHead && rctx != nil {
+			path := rctx.RoutePath
+			if path == "" {
+				path = r.URL.RawPath
+				if path == "" {
+					path = r.URL.Path
+				}
+			}
+			if !rctx.Routes.Match(chi.NewRouteContext(), http.MethodHead, path) {
+				rctx.RouteMethod = http.MethodGet
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

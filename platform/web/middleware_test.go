@@ -84,3 +84,40 @@ func TestDecode(t *testing.T) {
 		})
 	}
 }
+
+func TestHeadAsGet(t *testing.T) {
+	r := chi.NewRouter()
+	r.Use(HeadAsGet)
+	answer := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Handler", name)
+			w.Header().Set("X-Method", r.Method)
+		}
+	}
+	r.Get("/page", answer("get page"))
+	r.Get("/own", answer("get own"))
+	r.Head("/own", answer("head own"))
+	r.Post("/form", answer("post form"))
+	r.Route("/api", func(r chi.Router) { r.Get("/items/{id}", answer("get item")) })
+
+	for _, tt := range []struct {
+		method, path      string
+		code              int
+		handler, asMethod string
+	}{
+		{http.MethodHead, "/page", http.StatusOK, "get page", http.MethodHead},
+		{http.MethodGet, "/page", http.StatusOK, "get page", http.MethodGet},
+		{http.MethodHead, "/own", http.StatusOK, "head own", http.MethodHead},
+		{http.MethodHead, "/api/items/7", http.StatusOK, "get item", http.MethodHead},
+		{http.MethodHead, "/form", http.StatusMethodNotAllowed, "", ""},
+		{http.MethodHead, "/nothing", http.StatusNotFound, "", ""},
+		{http.MethodPost, "/page", http.StatusMethodNotAllowed, "", ""},
+	} {
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+		if rec.Code != tt.code || rec.Header().Get("X-Handler") != tt.handler || rec.Header().Get("X-Method") != tt.asMethod {
+			t.Errorf("%s %s: %d by %q as %q; want %d by %q as %q", tt.method, tt.path,
+				rec.Code, rec.Header().Get("X-Handler"), rec.Header().Get("X-Method"), tt.code, tt.handler, tt.asMethod)
+		}
+	}
+}
