@@ -14,7 +14,6 @@ import (
 // application/problem+json, unknown paths and methods included.
 func NewServer(log *slog.Logger, metrics *web.Metrics, st *store, opts ballot.Options, in *insights, now func() time.Time) http.Handler {
 	r := chi.NewRouter()
-	// HeadAsGet: HEAD is answered wherever GET is (RFC 9110 asks every server for both).
 	r.Use(web.Instrument(log, metrics), web.Recover(log), web.HeadAsGet)
 	r.NotFound(handleProblem(log, errNotFound))
 	r.MethodNotAllowed(handleProblem(log, errMethodNotAllowed))

@@ -342,17 +342,13 @@ func removeStack(t *testing.T, ctx context.Context, root string) {
 // dumpStack logs the services' logs, then the task list with each task's error: last, because a
 // CI log that is cut keeps its end. Postgres and Redis come after the services that need them.
 func dumpStack(t *testing.T, ctx context.Context, root string) {
-	services := slices.SortedFunc(maps.Keys(swarmServices), func(a, b string) int {
-		store := func(s string) bool { return s == "db" || s == "redis" }
-		if store(a) != store(b) {
-			if store(a) {
-				return 1
-			}
-			return -1
+	var services []string
+	for _, s := range slices.Sorted(maps.Keys(swarmServices)) {
+		if s != "db" && s != "redis" {
+			services = append(services, s)
 		}
-		return strings.Compare(a, b)
-	})
-	for _, s := range services {
+	}
+	for _, s := range append(services, "redis", "db") {
 		// The services log to standard output, Postgres and Redis partly to standard error.
 		out, errOut, _ := dockerRun(ctx, root, nil, "service", "logs", "--tail", "40", "--no-task-ids", swarmStack+"_"+s)
 		t.Logf("docker service logs %s:\n%s%s", s, out, errOut)

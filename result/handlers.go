@@ -82,8 +82,7 @@ func handleEvents(log *slog.Logger, b *broker, m *metrics, cfg streamConfig) htt
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead {
 			// The headers a stream would start with, and no stream: nothing would read it.
-			w.Header().Set("Content-Type", "text/event-stream")
-			w.Header().Set("Cache-Control", "no-cache")
+			setStreamHeaders(w.Header())
 			return
 		}
 		sub, err := b.Subscribe()
@@ -107,10 +106,7 @@ func handleEvents(log *slog.Logger, b *broker, m *metrics, cfg streamConfig) htt
 			return rc.Flush()
 		}
 
-		h := w.Header()
-		h.Set("Content-Type", "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no") // nginx: pass events through instead of buffering them
+		setStreamHeaders(w.Header())
 		w.WriteHeader(http.StatusOK)
 		// A jittered retry spreads the reconnections of thousands of browsers when an instance
 		// goes away.
@@ -149,4 +145,11 @@ func writeJSON[T any](log *slog.Logger, w http.ResponseWriter, r *http.Request, 
 	if err := web.Encode(w, status, v); err != nil {
 		log.DebugContext(r.Context(), "write response", "err", err)
 	}
+}
+
+// setStreamHeaders sets the headers of an event stream.
+func setStreamHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: pass events through instead of buffering them
 }

@@ -18,7 +18,6 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 // endpoints (/livez, /readyz, /metrics) are on the ops server.
 func newServer(log *slog.Logger, hm *web.Metrics, m *metrics, opts ballot.Options, b *broker, u *ui, sc streamConfig) http.Handler {
 	r := chi.NewRouter()
-	// HeadAsGet: HEAD is answered wherever GET is (RFC 9110 asks every server for both).
 	r.Use(web.Instrument(log, hm), web.Recover(log), securityHeaders, web.HeadAsGet)
 	r.Get("/", handlePage(log, opts, b, u))
 	r.Get("/events", handleEvents(log, b, m, sc))

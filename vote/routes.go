@@ -32,7 +32,6 @@ func newServer(
 	limit := limitVotes(site, metrics, limiter)
 
 	r := chi.NewRouter()
-	// HeadAsGet: HEAD is answered wherever GET is (RFC 9110 asks every server for both).
 	r.Use(securityHeaders, web.Instrument(log, httpMetrics), web.Recover(log), web.HeadAsGet)
 	r.NotFound(handleNotFound(site))
 
