@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES := platform vote worker result analyzer loadgen e2e deploytest audit bench
+MODULES := platform testkit vote worker result analyzer loadgen e2e deploytest audit bench
 # Build tags of the tests that need Docker; vet covers those files too.
 DOCKER_TAGS := e2e,swarm,chaos
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))

@@ -22,14 +22,14 @@ import (
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/postgres"
 	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"github.com/go-voting-app/voting-app/platform/web"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 var quiet = slog.New(slog.DiscardHandler)
 
@@ -74,7 +74,7 @@ type setup struct {
 func newAnalyzer(t *testing.T, s setup) *analyzer {
 	t.Helper()
 	ctx := context.Background()
-	dbURL := testenv.Postgres(t)
+	dbURL := testkit.Postgres(t)
 	owner := openPool(t, dbURL)
 	roURL := readOnlyRole(t, owner, dbURL)
 	if !s.unmigrated {
@@ -113,7 +113,7 @@ func openPool(t *testing.T, url string) *pgxpool.Pool {
 func readOnlyRole(t *testing.T, owner *pgxpool.Pool, dbURL string) string {
 	t.Helper()
 	ctx := context.Background()
-	role := pgx.Identifier{testenv.UniqueName(t) + "_ro"}.Sanitize()
+	role := pgx.Identifier{testkit.UniqueName(t) + "_ro"}.Sanitize()
 	// Default privileges cover the tables migrations create later, so the role can be made before
 	// the worker has migrated, as in a fresh deployment.
 	_, err := owner.Exec(ctx, fmt.Sprintf(`CREATE ROLE %[1]s LOGIN;

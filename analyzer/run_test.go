@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 )
 
 // The whole program against a real, initially empty database, read with a SELECT-only role: not
 // ready until the worker's migrations exist, then serving, then shutting down cleanly.
 func TestRun(t *testing.T) {
-	dbURL := testenv.Postgres(t)
+	dbURL := testkit.Postgres(t)
 	owner := openPool(t, dbURL)
 	env := map[string]string{
 		"DATABASE_URL":     readOnlyRole(t, owner, dbURL),
@@ -28,7 +28,7 @@ func TestRun(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &testenv.Logs{}
+	logs := &testkit.Logs{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"analyzer"}, func(k string) string { return env[k] }, logs, logs) }()
 	api := "http://" + logs.WaitAddr(t, "http")

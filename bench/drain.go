@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"maps"
 	"os"
 	"path/filepath"
@@ -13,12 +12,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-voting-app/voting-app/platform/ballot"
-	"github.com/go-voting-app/voting-app/platform/postgres"
-	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
+	"github.com/go-voting-app/voting-app/testkit/servers"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
 )
 
 // The worker's defaults, which the drain runs with and the ceiling copies.
@@ -31,10 +33,10 @@ const (
 
 // drain is benchmark 2: the stream preloaded once, copied before every run; the worker drains it
 // into Postgres, and the ceiling applies the same votes with the same statements and batches.
-// Both on a server run as testenv runs it (fsync off), then on a durable one.
+// Both on a server run as testkit runs it (fsync off), then on a durable one.
 func (b *bench) drain(ctx context.Context) error {
 	cfg := b.cfg
-	redisSrv, err := testenv.NewRedisServer(false)
+	redisSrv, err := servers.NewRedis(false)
 	if err != nil {
 		return err
 	}
@@ -56,7 +58,7 @@ func (b *bench) drain(ctx context.Context) error {
 		modes = append(modes, true)
 	}
 	for _, durable := range modes {
-		pg, err := testenv.NewPostgresServer(testenv.PostgresSettings{Durable: durable})
+		pg, err := servers.NewPostgres(servers.PostgresSettings{Durable: durable})
 		if err != nil {
 			return err
 		}
@@ -129,7 +131,7 @@ func optionOf(i int) string { return []string{ballot.KeyA, ballot.KeyB}[i%3%2] }
 
 // drainWorker runs the worker against a copy of the preloaded stream and times it from exec until
 // the consumer group has read and acknowledged every entry (acknowledged only after commit).
-func (b *bench) drainWorker(ctx context.Context, pg *testenv.PostgresServer, redisSrv *testenv.RedisServer, rdb *redis.Client, durable bool, expected map[string]int64) (drainRun, error) {
+func (b *bench) drainWorker(ctx context.Context, pg *servers.PostgresServer, redisSrv *servers.RedisServer, rdb *redis.Client, durable bool, expected map[string]int64) (drainRun, error) {
 	name := "drain_worker"
 	dbURL, err := pg.CreateDatabase(ctx, name)
 	if err != nil {
@@ -176,8 +178,8 @@ func (b *bench) drainWorker(ctx context.Context, pg *testenv.PostgresServer, red
 		select {
 		case <-ctx.Done():
 			return drainRun{}, ctx.Err()
-		case <-w.done:
-			return drainRun{}, fmt.Errorf("the worker exited during the drain (%v); log %s", w.err, w.logPath)
+		case <-w.Done():
+			return drainRun{}, fmt.Errorf("the worker exited during the drain (%v); log %s", w.Err(), w.logPath)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -200,7 +202,7 @@ func (b *bench) drainWorker(ctx context.Context, pg *testenv.PostgresServer, red
 // drainCeiling applies the preloaded votes straight from Go: batches of drainBatch stream entries
 // in stream order, each reduced to the latest vote per voter and sorted, then the worker's two
 // statements in one pgx batch (one implicit transaction), drainConcurrency batches at a time.
-func (b *bench) drainCeiling(ctx context.Context, pg *testenv.PostgresServer, votes []ballot.Vote, durable bool, expected map[string]int64) (drainRun, error) {
+func (b *bench) drainCeiling(ctx context.Context, pg *servers.PostgresServer, votes []ballot.Vote, durable bool, expected map[string]int64) (drainRun, error) {
 	dbURL, err := pg.CreateDatabase(ctx, "drain_ceiling")
 	if err != nil {
 		return drainRun{}, err

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"testing"
 	"time"
+
+	"github.com/go-voting-app/voting-app/testkit/servers"
 )
 
 // The drain's ceiling and its checks, end to end on real servers started the benchmark's way: a
@@ -12,12 +13,12 @@ import (
 func TestCeilingDrainIsExact(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	redisSrv, err := testenv.NewRedisServer(false)
+	redisSrv, err := servers.NewRedis(false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer redisSrv.Close()
-	pg, err := testenv.NewPostgresServer(testenv.PostgresSettings{Params: []string{"track_commit_timestamp=on"}})
+	pg, err := servers.NewPostgres(servers.PostgresSettings{Params: []string{"track_commit_timestamp=on"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-voting-app/voting-app/testkit/servers"
 )
 
 // microBenchmarks are the hot paths of benchmark 6, by package (relative to the root).
@@ -34,7 +36,7 @@ func (b *bench) testBinary(ctx context.Context, pkg string) (string, error) {
 func (b *bench) goBench(ctx context.Context, bin, pkg string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, bin, append([]string{"-test.run", "^$"}, args...)...)
 	cmd.Dir = filepath.Join(b.cfg.root, pkg)
-	cmd.SysProcAttr = childAttr(nil)
+	cmd.SysProcAttr = servers.ChildAttr(nil)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)

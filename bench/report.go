@@ -221,7 +221,7 @@ func (w *report) vote(r *results) barChart {
 	w.p("## 1. vote: POST / at %d concurrent requests", v.Concurrency)
 	w.p("")
 	w.p("The load tool (built from `loadgen/`) in closed loop, %d requests in flight on %d keep-alive connections, "+
-		"for %s per trial, against three servers on one private Redis (no persistence, as platform/testenv runs it): "+
+		"for %s per trial, against three servers on one private Redis (no persistence, as testkit runs it): "+
 		"the vote service as deployed, the vote service with `LOG_LEVEL=warn` (no access log line per request), "+
 		"and the ceiling, `bench/ceiling`: a bare `net/http` handler that does one `XADD` of the same entry and "+
 		"answers 303. The three alternate, %d trials each, after a one-second warm-up of each; the table gives the "+
@@ -328,7 +328,7 @@ func (w *report) drain(r *results) barChart {
 		num(float64(d.Entries)), num(float64(d.Voters)), d.Entries/max(d.Voters, 1), dur(d.Preload), d.BatchSize, drainConcurrency,
 		num(float64(d.Expected["a"])), num(float64(d.Expected["b"])))
 	w.p("")
-	w.p("Postgres runs first as platform/testenv runs it for tests, with `fsync`, `synchronous_commit` and `full_page_writes` " +
+	w.p("Postgres runs first as testkit runs it for tests, with `fsync`, `synchronous_commit` and `full_page_writes` " +
 		"off: that measures the work, not the disk. Then on a second server with all three on, as a production server runs.")
 	w.p("")
 	w.p("| run | Postgres | seconds | votes/s | exact | CPU: worker | Postgres | Redis | others | Postgres CPU per vote | worker peak RSS |")

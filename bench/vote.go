@@ -5,13 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-voting-app/voting-app/testkit/servers"
 )
 
 // voteServers are the servers benchmark 1 drives, in the order each trial visits them.
@@ -25,7 +26,7 @@ var voteServers = []struct{ name, what string }{
 // ceiling, alternating, on one Redis.
 func (b *bench) vote(ctx context.Context) error {
 	cfg := b.cfg
-	redis, err := testenv.NewRedisServer(false)
+	redis, err := servers.NewRedis(false)
 	if err != nil {
 		return err
 	}
@@ -108,7 +109,7 @@ func (b *bench) vote(ctx context.Context) error {
 // loadgen runs the load tool with args and meters the CPU of the server, Redis and itself.
 func (b *bench) loadgen(ctx context.Context, args []string, serverPID, redisPID int) (loadgenReport, cpuShare, memStats, error) {
 	cmd := exec.CommandContext(ctx, b.bins.loadgen, args...)
-	cmd.SysProcAttr = childAttr(nil)
+	cmd.SysProcAttr = servers.ChildAttr(nil)
 	var stdout strings.Builder
 	var stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -181,7 +182,7 @@ func pairedRatio(trials []voteTrial, server, base string) float64 {
 // startCeiling runs the ceiling server and returns its URL.
 func startCeiling(ctx context.Context, bin, redisURL, logPath string) (*exec.Cmd, string, error) {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-redis", redisURL)
-	cmd.SysProcAttr = childAttr(nil)
+	cmd.SysProcAttr = servers.ChildAttr(nil)
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, "", err

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/backoff"
+
 	"github.com/go-voting-app/voting-app/platform/ballot"
 )
 
@@ -77,7 +79,7 @@ func (c *chaos) running(ctx context.Context, service string) ([]string, error) {
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("no running container of %s for a minute (%v)", service, err)
 		}
-		if !sleepCtx(ctx, 250*time.Millisecond) {
+		if !backoff.Sleep(ctx, 250*time.Millisecond) {
 			return nil, ctx.Err()
 		}
 	}
@@ -120,7 +122,7 @@ func (c *chaos) waitExited(ctx context.Context, id string, within time.Duration)
 		if time.Now().After(deadline) {
 			return st, fmt.Errorf("still %s %s after the signal", st.Status, within)
 		}
-		if !sleepCtx(ctx, 100*time.Millisecond) {
+		if !backoff.Sleep(ctx, 100*time.Millisecond) {
 			return st, ctx.Err()
 		}
 	}
@@ -176,7 +178,7 @@ func (c *chaos) pauseDB(d time.Duration) func(ctx context.Context, f *chaosFault
 		if _, err := c.docker(ctx, "pause", ids[0]); err != nil {
 			return err
 		}
-		sleepCtx(ctx, d)
+		backoff.Sleep(ctx, d)
 		// Unpaused whatever happened, or the stack cannot be taken down.
 		_, err = c.docker(context.WithoutCancel(ctx), "unpause", ids[0])
 		return err
@@ -201,7 +203,7 @@ func (c *chaos) restartRedis(ctx context.Context, f *chaosFault) error {
 		_, err := c.docker(context.WithoutCancel(ctx), append([]string{"unpause"}, workers...)...)
 		return err
 	}
-	sleepCtx(ctx, 3*time.Second)
+	backoff.Sleep(ctx, 3*time.Second)
 	// Then one entry more, as the next read of any consumer would: the group's position moves
 	// past the batch, so nothing but the pending list remembers it.
 	out, err := c.mon.cli(ctx, "XREADGROUP GROUP vote-workers "+crashedConsumer+" COUNT 200 STREAMS votes:stream >",
@@ -229,7 +231,7 @@ func (c *chaos) restartRedis(ctx context.Context, f *chaosFault) error {
 		if after, err = c.mon.group(ctx); err == nil {
 			break
 		}
-		if time.Now().After(deadline) || !sleepCtx(ctx, 100*time.Millisecond) {
+		if time.Now().After(deadline) || !backoff.Sleep(ctx, 100*time.Millisecond) {
 			return errors.Join(fmt.Errorf("reading the stream after the restart: %w", err), unpause())
 		}
 	}
@@ -296,7 +298,7 @@ func (c *chaos) stopVote(ctx context.Context, f *chaosFault) error {
 	}
 	restarted := false
 	for range 10 {
-		sleepCtx(ctx, 100*time.Millisecond)
+		backoff.Sleep(ctx, 100*time.Millisecond)
 		if now, err := c.inspect(ctx, id); err == nil && now.StartedAt.After(before.StartedAt) {
 			restarted = true
 			break

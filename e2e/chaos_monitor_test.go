@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/backoff"
+
 	"github.com/go-voting-app/voting-app/platform/ballot"
 )
 
@@ -301,7 +303,7 @@ func (c *chaos) recoverAll(ctx context.Context) {
 		if time.Now().After(deadline) {
 			c.t.Fatalf("services not all running and healthy 3 minutes after the load: %v", last)
 		}
-		sleepCtx(ctx, 250*time.Millisecond)
+		backoff.Sleep(ctx, 250*time.Millisecond)
 	}
 	c.final.Healthy = c.since() - c.loadEnd
 	deadline = time.Now().Add(3 * time.Minute)
@@ -316,7 +318,7 @@ func (c *chaos) recoverAll(ctx context.Context) {
 		if time.Now().After(deadline) {
 			c.t.Fatalf("the stream is not drained 3 minutes after the load: %s (%v)", c.final.Group.backlog(), err)
 		}
-		sleepCtx(ctx, 250*time.Millisecond)
+		backoff.Sleep(ctx, 250*time.Millisecond)
 	}
 	c.final.Drained = c.since() - c.loadEnd
 	c.durations = append(c.durations, chaosDuration{"recovery after the load (healthy, stream drained)", c.final.Drained})

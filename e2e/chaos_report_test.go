@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-voting-app/voting-app/platform/backoff"
 )
 
 // tallyCheck compares, voter by voter, the stored votes with the load tool's ledgers.
@@ -91,7 +93,7 @@ func (c *chaos) verify(ctx context.Context) {
 			t.Errorf("result /api/results shows %v after %s, the database %v", c.totals.API, chaosDeadline, c.totals.Votes)
 			break
 		}
-		sleepCtx(ctx, 250*time.Millisecond)
+		backoff.Sleep(ctx, 250*time.Millisecond)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-voting-app/voting-app/platform/backoff"
 )
 
 // TestChaos runs the compose stack under a steady, open-loop stream of votes from the load tool
@@ -268,7 +270,7 @@ func (c *chaos) background() []*chaosFault {
 // inject runs the faults at their times, one at a time.
 func (c *chaos) inject(ctx context.Context, faults []*chaosFault) {
 	for _, f := range faults {
-		if !sleepCtx(ctx, time.Until(c.t0.Add(f.At))) {
+		if !backoff.Sleep(ctx, time.Until(c.t0.Add(f.At))) {
 			return
 		}
 		c.injectNow(ctx, f)
@@ -300,7 +302,7 @@ func (c *chaos) runSegment(ctx context.Context, i int) {
 	if seg.fault != nil {
 		planned := time.Duration(float64(seg.votes) / c.cfg.rate * float64(time.Second))
 		wg.Go(func() {
-			if sleepCtx(ctx, planned*4/10) {
+			if backoff.Sleep(ctx, planned*4/10) {
 				seg.fault.At = c.since()
 				c.injectNow(ctx, seg.fault)
 			}
@@ -319,19 +321,5 @@ func (c *chaos) runSegment(ctx context.Context, i int) {
 		if strings.HasPrefix(kind, "http_") && !seg.allowedHTTP(kind) {
 			c.t.Errorf("run %d (%s): voters got %s %d times; allowed: %s", i+1, seg.name, kind, r.Errors[kind], seg.rule)
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

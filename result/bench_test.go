@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -104,7 +104,7 @@ func benchStackConfig(n int) stackConfig {
 // every stream has received the first tally. lines carries the child's reports.
 func benchInstance(b *testing.B, cfg stackConfig, n int) (*stack, *pgxpool.Pool, <-chan string) {
 	b.Helper()
-	url := testenv.Postgres(b)
+	url := testkit.Postgres(b)
 	db := migratedDB(b, url)
 	s := startStack(b, url, cfg)
 	s.waitReady(b)

@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestEventsCurrentTallyThenChanges(t *testing.T) {
 	t.Parallel()
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	db := migratedDB(t, url)
 	vote(t, db, "v1", "a")
 	vote(t, db, "v2", "a")
@@ -57,7 +57,7 @@ func (s *stack) cfgRetry() time.Duration { return defaultStackConfig().stream.Re
 // However many browsers watch, one committed change costs one query per instance.
 func TestEventsFanOutOneQueryPerChange(t *testing.T) {
 	t.Parallel()
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	db := migratedDB(t, url)
 	vote(t, db, "v1", "a")
 	s := startStack(t, url, defaultStackConfig())
@@ -90,7 +90,7 @@ func TestEventsFanOutOneQueryPerChange(t *testing.T) {
 		t.Fatalf("queries before %v, after %v: want exactly one more", before, after)
 	}
 	// The counter follows each write's flush, so it can trail what the browsers already have.
-	eventually(t, 5*time.Second, fmt.Sprintf("events sent to reach %d", 2*n), func() bool {
+	testkit.Eventually(t, 5*time.Second, fmt.Sprintf("events sent to reach %d", 2*n), func() bool {
 		return testutil.ToFloat64(s.metrics.eventsSent) >= 2*n
 	})
 	if got := testutil.ToFloat64(s.metrics.eventsSent); got != 2*n {
@@ -109,7 +109,7 @@ func sum(m map[string]float64) float64 {
 // A browser that stops reading costs its own stream, never the others' updates.
 func TestEventsSlowClientDoesNotBlockOthers(t *testing.T) {
 	t.Parallel()
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	db := migratedDB(t, url)
 	s := startStack(t, url, defaultStackConfig())
 	s.waitReady(t)
@@ -121,7 +121,7 @@ func TestEventsSlowClientDoesNotBlockOthers(t *testing.T) {
 	}
 	t.Cleanup(func() { slow.Close() })
 	fmt.Fprintf(slow, "GET /events HTTP/1.1\r\nHost: test\r\n\r\n")
-	eventually(t, 10*time.Second, "slow client connected", func() bool {
+	testkit.Eventually(t, 10*time.Second, "slow client connected", func() bool {
 		return testutil.ToFloat64(s.metrics.clients) == 1
 	})
 
@@ -153,7 +153,7 @@ func TestEventsSlowClientDoesNotBlockOthers(t *testing.T) {
 // at once, without waiting for the next change.
 func TestEventsReconnectGetsCurrentTally(t *testing.T) {
 	t.Parallel()
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	db := migratedDB(t, url)
 	vote(t, db, "v1", "a")
 	s := startStack(t, url, defaultStackConfig())
@@ -164,7 +164,7 @@ func TestEventsReconnectGetsCurrentTally(t *testing.T) {
 	c.close()
 
 	vote(t, db, "v2", "b") // missed while away
-	eventually(t, 10*time.Second, "the change reached the broker", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the change reached the broker", func() bool {
 		return s.broker.Latest().Tally.Total == 2
 	})
 	queries := s.totalQueries()
@@ -204,7 +204,7 @@ func TestEventsStreamLimit(t *testing.T) {
 	}
 
 	a.close()
-	eventually(t, 10*time.Second, "the closed stream to free its slot", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the closed stream to free its slot", func() bool {
 		return testutil.ToFloat64(s.metrics.clients) == 1
 	})
 	connectSSE(t, s.srv.Client(), s.srv.URL, nil)
@@ -215,17 +215,17 @@ func TestEventsEndOnShutdown(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, defaultStackConfig())
 	c := connectSSE(t, s.srv.Client(), s.srv.URL, nil)
-	eventually(t, 10*time.Second, "stream open", func() bool { return testutil.ToFloat64(s.metrics.clients) == 1 })
+	testkit.Eventually(t, 10*time.Second, "stream open", func() bool { return testutil.ToFloat64(s.metrics.clients) == 1 })
 	s.broker.Close()
 	<-c.closed
-	eventually(t, 10*time.Second, "stream released", func() bool { return testutil.ToFloat64(s.metrics.clients) == 0 })
+	testkit.Eventually(t, 10*time.Second, "stream released", func() bool { return testutil.ToFloat64(s.metrics.clients) == 0 })
 }
 
 // Replicas need no sticky sessions: each listens and queries on its own, and they name the same
 // tally with the same event id, so a browser can move from one to the other.
 func TestEventsAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	db := migratedDB(t, url)
 	vote(t, db, "v1", "a")
 	one := startStack(t, url, defaultStackConfig())

@@ -17,8 +17,8 @@ import (
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/postgres"
 	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"github.com/go-voting-app/voting-app/platform/web"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 		n, _ := strconv.Atoi(os.Getenv(envStreamsCount))
 		os.Exit(runStreams(base, n, os.Stdout))
 	}
-	testenv.Main(m)
+	testkit.Main(m)
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -118,7 +118,7 @@ func startStack(t testing.TB, dbURL string, cfg stackConfig) *stack {
 // waitReady polls the feed until it serves a tally.
 func (s *stack) waitReady(t testing.TB) {
 	t.Helper()
-	eventually(t, 30*time.Second, "feed ready", func() bool { return s.feed.Ready(context.Background()) == nil })
+	testkit.Eventually(t, 30*time.Second, "feed ready", func() bool { return s.feed.Ready(context.Background()) == nil })
 }
 
 func (s *stack) queries() map[string]float64 {
@@ -135,18 +135,6 @@ func (s *stack) totalQueries() float64 {
 		n += v
 	}
 	return n
-}
-
-// eventually polls cond every 10 ms until it holds, failing the test after timeout.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // migratedDB returns a pool on a new, migrated test database.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 )
 
 // clock is a settable time for the limiter: the tests move it instead of sleeping.
@@ -186,7 +186,7 @@ func TestParseClientAddrsRejectsGarbage(t *testing.T) {
 // A flood from one client gets 429 with Retry-After, on the form and on the API, and puts
 // nothing on the stream; other clients vote on.
 func TestVoteFloodIsLimited(t *testing.T) {
-	url, prefix := testenv.Redis(t)
+	url, prefix := testkit.Redis(t)
 	c := newClock()
 	ts := newLimitedTestServer(t, url, prefix+"votes", defaultOptions(t), newClientLimiter(1, 3, clientAddrs{}, c.now))
 	const flooder, other = "198.51.100.7:5000", "198.51.100.8:5000"
@@ -259,7 +259,7 @@ func TestVoteFloodIsLimited(t *testing.T) {
 // A client cannot slip past the limit by naming another address in X-Forwarded-For unless it is a
 // trusted proxy.
 func TestVoteLimitIgnoresForgedForwardedFor(t *testing.T) {
-	url, prefix := testenv.Redis(t)
+	url, prefix := testkit.Redis(t)
 	addrs, err := parseClientAddrs("10.0.0.0/8", "X-Forwarded-For")
 	if err != nil {
 		t.Fatal(err)

@@ -12,14 +12,14 @@ import (
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/queue"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"github.com/go-voting-app/voting-app/platform/web"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // testServer is the real router wired to a real Redis, as run wires it.
 type testServer struct {
@@ -32,7 +32,7 @@ type testServer struct {
 // newTestServer serves the default ballot from the shared test Redis, on a stream of its own.
 func newTestServer(t testing.TB) *testServer {
 	t.Helper()
-	url, prefix := testenv.Redis(t)
+	url, prefix := testkit.Redis(t)
 	return newTestServerWith(t, url, prefix+"votes", defaultOptions(t))
 }
 

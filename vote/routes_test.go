@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 )
 
 var voterIDShape = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -288,7 +288,7 @@ func TestVoteRejected(t *testing.T) {
 // Redis going away must cost votes a clear 503, not the service; when it is back, votes work
 // again without a restart.
 func TestVoteWhileRedisIsDown(t *testing.T) {
-	srv := testenv.StartRedis(t, false)
+	srv := testkit.StartRedis(t, false)
 	ts := newTestServerWith(t, srv.URL(), "votes", defaultOptions(t))
 	id := ballot.NewVoterID()
 
@@ -436,7 +436,7 @@ func TestAPIOptions(t *testing.T) {
 }
 
 func TestLabelsAreEscaped(t *testing.T) {
-	url, prefix := testenv.Redis(t)
+	url, prefix := testkit.Redis(t)
 	opts, err := ballot.NewOptions(`<script>alert(1)</script>`, `Tom & "Jerry"`)
 	if err != nil {
 		t.Fatal(err)

@@ -12,12 +12,12 @@ import (
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/queue"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 )
 
 // TestRun starts the whole program as main does, and votes over real HTTP like a browser.
 func TestRun(t *testing.T) {
-	redisURL, prefix := testenv.Redis(t)
+	redisURL, prefix := testkit.Redis(t)
 	env := map[string]string{
 		"HTTP_ADDR":   "127.0.0.1:0",
 		"OPS_ADDR":    "127.0.0.1:0",
@@ -28,7 +28,7 @@ func TestRun(t *testing.T) {
 		"LOG_LEVEL":   "debug",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &testenv.Logs{}
+	logs := &testkit.Logs{}
 	var runErr error
 	stopped := make(chan struct{})
 	go func() {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -17,8 +17,8 @@ func BenchmarkDrain(b *testing.B) {
 	const entries, voters = 100_000, 20_000
 	for range b.N {
 		b.StopTimer()
-		url, prefix := testenv.Redis(b)
-		r := newRig(b, testenv.Postgres(b), url, prefix)
+		url, prefix := testkit.Redis(b)
+		r := newRig(b, testkit.Postgres(b), url, prefix)
 		preload(b, r.rdb, r.stream, entries, voters)
 		cs := fastSettings
 		cs.BatchSize = 1000

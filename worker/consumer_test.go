@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 )
@@ -21,7 +21,7 @@ func TestConsumerAppliesAndTrims(t *testing.T) {
 	if r.historyCount() != 2000 {
 		t.Fatalf("history has %d votes, want 2000", r.historyCount())
 	}
-	eventually(t, 10*time.Second, "the stream to be trimmed to nothing", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the stream to be trimmed to nothing", func() bool {
 		n, _ := r.rdb.XLen(context.Background(), r.stream).Result()
 		return n == 0 && r.pending() == 0
 	})
@@ -53,7 +53,7 @@ func TestCrashAfterCommitBeforeAckCountsNothingTwice(t *testing.T) {
 
 	stop := r.start(r.consumer("heir", fastSettings))
 	defer stop()
-	eventually(t, 20*time.Second, "the entries to be reclaimed and acknowledged", func() bool { return r.pending() == 0 })
+	testkit.Eventually(t, 20*time.Second, "the entries to be reclaimed and acknowledged", func() bool { return r.pending() == 0 })
 	r.waitStored(want, time.Second)
 	if h := r.historyCount(); h != 500 {
 		t.Fatalf("history has %d votes, want 500 (each once)", h)
@@ -88,7 +88,7 @@ func TestCrashBeforeCommitLosesNothing(t *testing.T) {
 	stop := r.start(r.consumer("heir", fastSettings))
 	defer stop()
 	r.waitStored(want, 20*time.Second)
-	eventually(t, 10*time.Second, "all entries acknowledged", func() bool { return r.pending() == 0 })
+	testkit.Eventually(t, 10*time.Second, "all entries acknowledged", func() bool { return r.pending() == 0 })
 }
 
 // A restarted container keeps its consumer name: it first finishes what it read before dying.
@@ -108,7 +108,7 @@ func TestRestartedConsumerFinishesItsOwnPendingEntries(t *testing.T) {
 	stop := r.start(r.consumer("same-name", slow))
 	defer stop()
 	r.waitStored(want, 20*time.Second)
-	eventually(t, 10*time.Second, "all entries acknowledged", func() bool { return r.pending() == 0 })
+	testkit.Eventually(t, 10*time.Second, "all entries acknowledged", func() bool { return r.pending() == 0 })
 }
 
 func TestPoisonEntriesAreDeadLetteredAndTheWorkerGoesOn(t *testing.T) {
@@ -145,7 +145,7 @@ func TestPoisonEntriesAreDeadLetteredAndTheWorkerGoesOn(t *testing.T) {
 	more := r.add(cast{"fedcba9876543210fedcba9876543210", "b"})
 	r.waitStored(merge(want, more), 20*time.Second)
 
-	eventually(t, 10*time.Second, "every poison entry dead-lettered", func() bool {
+	testkit.Eventually(t, 10*time.Second, "every poison entry dead-lettered", func() bool {
 		n, _ := r.rdb.XLen(ctx, r.dead).Result()
 		return n == int64(len(poison))
 	})
@@ -167,12 +167,12 @@ func TestPoisonEntriesAreDeadLetteredAndTheWorkerGoesOn(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, 10*time.Second, "everything acknowledged", func() bool { return r.pending() == 0 })
+	testkit.Eventually(t, 10*time.Second, "everything acknowledged", func() bool { return r.pending() == 0 })
 	perKind := map[string]float64{}
 	for _, p := range poison {
 		perKind[p.kind]++
 	}
-	eventually(t, 10*time.Second, "the dead letters counted by kind", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the dead letters counted by kind", func() bool {
 		for kind, n := range perKind {
 			if testutil.ToFloat64(c.m.deadLetters.WithLabelValues(kind)) != n {
 				return false
@@ -185,8 +185,8 @@ func TestPoisonEntriesAreDeadLetteredAndTheWorkerGoesOn(t *testing.T) {
 // Postgres goes away while votes keep arriving: nothing is acknowledged while it is down, and
 // everything is applied once it is back.
 func TestPostgresStoppedMidRunLosesNothing(t *testing.T) {
-	pg := testenv.StartPostgres(t)
-	url, prefix := testenv.Redis(t)
+	pg := testkit.StartPostgres(t)
+	url, prefix := testkit.Redis(t)
 	r := newRig(t, pg.URL(t), url, prefix)
 	c := r.consumer("w1", fastSettings)
 	stop := r.start(c)
@@ -195,12 +195,12 @@ func TestPostgresStoppedMidRunLosesNothing(t *testing.T) {
 
 	first := r.add(randomVotes(5, 300, 100)...)
 	r.waitStored(first, 20*time.Second)
-	eventually(t, 10*time.Second, "the first votes acknowledged", func() bool { return acked() == 300 })
+	testkit.Eventually(t, 10*time.Second, "the first votes acknowledged", func() bool { return acked() == 300 })
 
 	pg.Stop(t)
 	second := r.add(randomVotes(6, 400, 150)...)
-	eventually(t, 10*time.Second, "the worker to hold entries it cannot apply", func() bool { return r.pending() > 0 })
-	eventually(t, 10*time.Second, "the worker to retry against the stopped database", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the worker to hold entries it cannot apply", func() bool { return r.pending() > 0 })
+	testkit.Eventually(t, 10*time.Second, "the worker to retry against the stopped database", func() bool {
 		return testutil.ToFloat64(c.m.retries.WithLabelValues("postgres")) >= 3
 	})
 	if got := acked(); got != 300 {
@@ -213,13 +213,13 @@ func TestPostgresStoppedMidRunLosesNothing(t *testing.T) {
 
 	pg.Start(t)
 	r.waitStored(merge(first, second), 30*time.Second)
-	eventually(t, 10*time.Second, "everything acknowledged", func() bool { return r.pending() == 0 && acked() == 700 })
+	testkit.Eventually(t, 10*time.Second, "everything acknowledged", func() bool { return r.pending() == 0 && acked() == 700 })
 }
 
 // Redis restarts (with its append-only file): the worker reconnects and nothing is lost.
 func TestRedisRestartLosesNothing(t *testing.T) {
-	rs := testenv.StartRedis(t, true)
-	r := newRig(t, testenv.Postgres(t), rs.URL(), "t:")
+	rs := testkit.StartRedis(t, true)
+	r := newRig(t, testkit.Postgres(t), rs.URL(), "t:")
 	stop := r.start(r.consumer("w1", fastSettings))
 	defer stop()
 	first := r.add(randomVotes(7, 200, 50)...)
@@ -262,7 +262,7 @@ func TestDepartedConsumersAreForgotten(t *testing.T) {
 
 	stop := r.start(r.consumer("w1", fastSettings))
 	r.waitStored(want, 20*time.Second) // holder's entries were reclaimed by w1
-	eventually(t, 20*time.Second, "ghost and holder to be forgotten", func() bool {
+	testkit.Eventually(t, 20*time.Second, "ghost and holder to be forgotten", func() bool {
 		n := names()
 		_, g := n["ghost"]
 		_, h := n["holder"]
@@ -277,8 +277,8 @@ func TestDepartedConsumersAreForgotten(t *testing.T) {
 // Redis comes back empty (no persistence, or a FLUSHALL): the worker creates its group again and
 // goes on with the votes cast from then on.
 func TestStreamAndGroupLostTheWorkerRecovers(t *testing.T) {
-	rs := testenv.StartRedis(t, false)
-	r := newRig(t, testenv.Postgres(t), rs.URL(), "t:")
+	rs := testkit.StartRedis(t, false)
+	r := newRig(t, testkit.Postgres(t), rs.URL(), "t:")
 	stop := r.start(r.consumer("w1", fastSettings))
 	defer stop()
 	first := r.add(randomVotes(9, 100, 30)...)
@@ -328,7 +328,7 @@ func TestClassicListIsDrainedWithoutLoss(t *testing.T) {
 	stop := r.start(r.consumer("w1", fastSettings))
 	defer stop()
 	r.waitStored(map[string]string{"6f2a9c1e0b7d": "b", "1b2c3d4e5f60": "b"}, 20*time.Second)
-	eventually(t, 10*time.Second, "the list drained and the bad entry dead-lettered", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the list drained and the bad entry dead-lettered", func() bool {
 		left, _ := r.rdb.LLen(ctx, r.legacy).Result()
 		dead, _ := r.rdb.XLen(ctx, r.dead).Result()
 		return left == 0 && dead == 1

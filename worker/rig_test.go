@@ -14,13 +14,13 @@ import (
 	"github.com/go-voting-app/voting-app/platform/ops"
 	"github.com/go-voting-app/voting-app/platform/postgres"
 	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // rig is one test's world: a migrated database, a Redis key prefix, and the stream's names.
 type rig struct {
@@ -56,8 +56,8 @@ func newRig(t testing.TB, dbURL, redisURL, prefix string) *rig {
 
 // defaultRig uses the package's shared servers.
 func defaultRig(t testing.TB) *rig {
-	url, prefix := testenv.Redis(t)
-	return newRig(t, testenv.Postgres(t), url, prefix)
+	url, prefix := testkit.Redis(t)
+	return newRig(t, testkit.Postgres(t), url, prefix)
 }
 
 func quietLog() *slog.Logger {
@@ -235,18 +235,6 @@ func (r *rig) historyCount() int64 {
 		r.t.Fatal(err)
 	}
 	return n
-}
-
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func decodeAll(t *testing.T, msgs []redis.XMessage) []ballot.Vote {

@@ -12,13 +12,13 @@ import (
 
 	"github.com/go-voting-app/voting-app/platform/postgres"
 	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 func open(t *testing.T, url string) *pgxpool.Pool {
 	t.Helper()
@@ -33,7 +33,7 @@ func open(t *testing.T, url string) *pgxpool.Pool {
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func TestMigrateConcurrentlyIsSafe(t *testing.T) {
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make([]error, 5)
@@ -60,7 +60,7 @@ func TestMigrateConcurrentlyIsSafe(t *testing.T) {
 }
 
 func TestSchemaReadyBeforeMigrate(t *testing.T) {
-	pool := open(t, testenv.Postgres(t))
+	pool := open(t, testkit.Postgres(t))
 	if err := postgres.SchemaReady(context.Background(), pool); err != postgres.ErrNoSchema {
 		t.Fatalf("want ErrNoSchema on an empty database, got %v", err)
 	}
@@ -70,7 +70,7 @@ func TestSchemaReadyBeforeMigrate(t *testing.T) {
 // counts them.
 func TestMigrateAdoptsClassicTable(t *testing.T) {
 	ctx := context.Background()
-	pool := open(t, testenv.Postgres(t))
+	pool := open(t, testkit.Postgres(t))
 	if _, err := pool.Exec(ctx, `CREATE TABLE votes (id VARCHAR(255) NOT NULL UNIQUE, vote VARCHAR(255) NOT NULL);
 		INSERT INTO votes VALUES ('old1','a'),('old2','b'),('old3','a')`); err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func TestMigrateAdoptsClassicTable(t *testing.T) {
 // deletes and truncates, including from concurrent transactions.
 func TestTotalsMatchVotes(t *testing.T) {
 	ctx := context.Background()
-	pool := open(t, testenv.Postgres(t))
+	pool := open(t, testkit.Postgres(t))
 	if err := migrations.Up(ctx, pool, quiet); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestTotalsMatchVotes(t *testing.T) {
 func TestTotalsChangeNotifies(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	pool := open(t, url)
 	if err := migrations.Up(ctx, pool, quiet); err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func TestTotalsChangeNotifies(t *testing.T) {
 // long statements; both hold for pools and single connections.
 func TestReadOnlyAndStatementTimeout(t *testing.T) {
 	ctx := context.Background()
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	if err := migrations.Up(ctx, open(t, url), quiet); err != nil {
 		t.Fatal(err)
 	}
