@@ -51,6 +51,14 @@ type anomalies struct {
 	ChangersTotal int64     `json:"changers_total"`
 }
 
+// changer is a voter who changed their vote repeatedly, by the redacted id only.
+type changer struct {
+	Voter   string    `json:"voter"`
+	Changes int64     `json:"changes"`
+	Votes   int64     `json:"votes"`
+	LastAt  time.Time `json:"last_cast_at"`
+}
+
 type baseline struct {
 	Buckets int64   `json:"buckets"`
 	Median  float64 `json:"median"`
@@ -71,7 +79,7 @@ func loadAnomalies(ctx context.Context, q postgres.Querier, opts ballot.Options,
 	to := now.UTC().Truncate(time.Microsecond)
 	from := to.Add(-aq.Window)
 	n := countBuckets(from, to, aq.Bucket)
-	rows, err := votesPerBucket(ctx, q, from, to, aq.Bucket, keys(opts))
+	rows, err := postgres.VotesPerBucket(ctx, q, from, to, aq.Bucket, opts.Keys(), maxBuckets*len(opts)+1)
 	if err != nil {
 		return anomalies{}, err
 	}
@@ -99,12 +107,14 @@ func loadAnomalies(ctx context.Context, q postgres.Querier, opts ballot.Options,
 	a.Bursts = a.Bursts[:min(int64(len(a.Bursts)), aq.Limit)]
 	slices.SortFunc(a.Bursts, func(x, y burst) int { return x.Start.Compare(y.Start) })
 
-	a.Changers, a.ChangersTotal, err = changers(ctx, q, from, to, aq.MinChanges, aq.Limit)
+	found, total, err := postgres.Changers(ctx, q, from, to, aq.MinChanges, aq.Limit)
 	if err != nil {
 		return anomalies{}, err
 	}
-	if a.Changers == nil {
-		a.Changers = []changer{}
+	a.ChangersTotal = total
+	a.Changers = make([]changer, len(found))
+	for i, c := range found {
+		a.Changers[i] = changer(c)
 	}
 	return a, nil
 }

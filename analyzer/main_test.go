@@ -54,14 +54,15 @@ func loadDoc(t testing.TB) (*openapi3.T, routers.Router) {
 // analyzer is the service under test: the real router over a fresh, migrated database that it
 // reads with a role that may only SELECT, and a clock that stands still.
 type analyzer struct {
-	t       *testing.T
-	owner   *pgxpool.Pool // migrates and writes, as the worker does
-	reader  *pgxpool.Pool // what the analyzer uses
-	handler http.Handler
-	router  routers.Router
-	now     time.Time
-	seq     atomic.Int64
-	reg     *prometheus.Registry
+	t        *testing.T
+	owner    *pgxpool.Pool // migrates and writes, as the worker does
+	ownerURL string
+	reader   *pgxpool.Pool // what the analyzer uses
+	handler  http.Handler
+	router   routers.Router
+	now      time.Time
+	seq      atomic.Int64
+	reg      *prometheus.Registry
 }
 
 type setup struct {
@@ -82,11 +83,16 @@ func newAnalyzer(t *testing.T, s setup) *analyzer {
 			t.Fatal(err)
 		}
 	}
-	reader := openPool(t, roURL)
+	st, err := openStore(ctx, postgres.Config{URL: roURL, AppName: "analyzer-test"}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.pool.Close)
+	reader := st.pool
 	if s.now.IsZero() {
 		s.now = time.Now().UTC().Truncate(time.Minute).Add(30 * time.Second)
 	}
-	a := &analyzer{t: t, owner: owner, reader: reader, now: s.now, reg: prometheus.NewRegistry()}
+	a := &analyzer{t: t, owner: owner, ownerURL: dbURL, reader: reader, now: s.now, reg: prometheus.NewRegistry()}
 	_, a.router = loadDoc(t)
 	opts, err := ballot.NewOptions("Cats", "Dogs")
 	if err != nil {
@@ -94,7 +100,7 @@ func newAnalyzer(t *testing.T, s setup) *analyzer {
 	}
 	in := newInsights(quiet, s.model, s.ttl, 2, time.Now, a.reg)
 	clock := func() time.Time { return a.now }
-	a.handler = NewServer(quiet, web.NewMetrics(a.reg), &store{pool: reader, timeout: 5 * time.Second}, opts, in, clock)
+	a.handler = NewServer(quiet, web.NewMetrics(a.reg), st, opts, in, clock)
 	return a
 }
 

@@ -43,7 +43,7 @@ const (
 // caller's snapshot.
 func loadMomentum(ctx context.Context, q postgres.Querier, opts ballot.Options, now time.Time, window time.Duration) (momentum, error) {
 	since := now.UTC().Add(-window).Truncate(time.Microsecond)
-	recent, err := votesSince(ctx, q, since, keys(opts))
+	recent, err := postgres.VotesSince(ctx, q, since, opts.Keys())
 	if err != nil {
 		return momentum{}, err
 	}

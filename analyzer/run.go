@@ -41,14 +41,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"llm_enabled", llmConfig.Enabled(), "llm_base_url", llmConfig.BaseURL, "llm_model", llmConfig.Model,
 		"llm_api_key", llmConfig.APIKey, "llm_timeout", llmConfig.Timeout.String())
 
-	pool, err := postgres.Open(ctx, dbConfig)
+	st, err := openStore(ctx, dbConfig, queryTimeout)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer st.pool.Close()
 	// Ready once the worker has created the schema: until then every query would fail.
 	probe := ops.NewProbe(ops.Check{Name: "postgres", Fn: func(ctx context.Context) error {
-		return postgres.SchemaReady(ctx, pool)
+		return postgres.SchemaReady(ctx, st.pool)
 	}})
 
 	reg := ops.NewRegistry("analyzer")
@@ -59,7 +59,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		model = llm.New(llmConfig, http.DefaultTransport.(*http.Transport).Clone(), llmMetrics)
 	}
 	in := newInsights(log, model, insightTTL, llmInflight, time.Now, reg)
-	st := &store{pool: pool, timeout: queryTimeout}
 	handler := NewServer(log, metrics, st, opts, in, time.Now)
 
 	lc := settings.Lifecycle

@@ -53,9 +53,9 @@ func handleTimeline(log *slog.Logger, st *store, opts ballot.Options, now func()
 			return
 		}
 
-		var rows []bucketVotes
+		var rows []postgres.BucketVotes
 		err := st.read(r.Context(), func(q postgres.Querier) (err error) {
-			rows, err = votesPerBucket(r.Context(), q, from, to, width, keys(opts))
+			rows, err = postgres.VotesPerBucket(r.Context(), q, from, to, width, opts.Keys(), maxBuckets*len(opts)+1)
 			return err
 		})
 		if err != nil {

@@ -7,20 +7,18 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-voting-app/voting-app/testkit/servers"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/postgres"
 	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
+	"github.com/go-voting-app/voting-app/platform/queue"
 )
 
 // The worker's defaults, which the drain runs with and the ceiling copies.
@@ -78,9 +76,9 @@ func (b *bench) drain(ctx context.Context) error {
 	return nil
 }
 
-// preload appends n votes from voters voters to stream, in one pipeline of drainBatch entries at a
-// time so that the stream's order is the order of i, and returns the votes as the worker will
-// decode them and the tally they must end in.
+// preload appends n votes from voters voters to stream as the vote service does (queue.Stream),
+// drainBatch entries per round trip so that the stream's order is the order of i, and returns the
+// votes as the worker will decode them and the tally they must end in.
 func preload(ctx context.Context, rdb *redis.Client, stream string, n, voters int) ([]ballot.Vote, map[string]int64, error) {
 	rdb.Del(ctx, stream)
 	ids := make([]string, voters)
@@ -90,27 +88,22 @@ func preload(ctx context.Context, rdb *redis.Client, stream string, n, voters in
 	last := make([]string, voters)
 	votes := make([]ballot.Vote, 0, n)
 	castAt := time.Now()
-	p := rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, 0, drainBatch)
+	target := queue.NewStream(rdb, stream)
+	casts := make([]queue.Cast, 0, drainBatch)
 	for i := range n {
 		v, opt := voterOf(i, voters), optionOf(i)
 		last[v] = opt
-		cmds = append(cmds, p.XAdd(ctx, &redis.XAddArgs{Stream: stream,
-			Values: ballot.EntryFields(ballot.VoterID(ids[v]), opt, castAt)}))
-		if len(cmds) == drainBatch || i == n-1 {
-			if _, err := p.Exec(ctx); err != nil {
+		casts = append(casts, queue.Cast{Voter: ballot.VoterID(ids[v]), Option: opt, At: castAt})
+		if len(casts) == drainBatch || i == n-1 {
+			positions, err := target.Append(ctx, casts...)
+			if err != nil {
 				return nil, nil, fmt.Errorf("preload: %w", err)
 			}
-			for k, c := range cmds {
-				sid, err := ballot.ParseStreamID(c.Val())
-				if err != nil {
-					return nil, nil, err
-				}
-				j := i - len(cmds) + 1 + k
-				votes = append(votes, ballot.Vote{ID: sid, Voter: ids[voterOf(j, voters)], Option: optionOf(j),
+			for k, c := range casts {
+				votes = append(votes, ballot.Vote{Position: positions[k], Voter: string(c.Voter), Option: c.Option,
 					CastAt: time.UnixMilli(castAt.UnixMilli()).UTC()})
 			}
-			cmds = cmds[:0]
+			casts = casts[:0]
 		}
 	}
 	expected := map[string]int64{}
@@ -199,9 +192,9 @@ func (b *bench) drainWorker(ctx context.Context, pg *servers.PostgresServer, red
 	return run, nil
 }
 
-// drainCeiling applies the preloaded votes straight from Go: batches of drainBatch stream entries
-// in stream order, each reduced to the latest vote per voter and sorted, then the worker's two
-// statements in one pgx batch (one implicit transaction), drainConcurrency batches at a time.
+// drainCeiling applies the preloaded votes straight from Go with the worker's own batch writer
+// (postgres.Store.Apply): batches of drainBatch stream entries in stream order, drainConcurrency
+// at a time, without Redis, decoding or acknowledgements.
 func (b *bench) drainCeiling(ctx context.Context, pg *servers.PostgresServer, votes []ballot.Vote, durable bool, expected map[string]int64) (drainRun, error) {
 	dbURL, err := pg.CreateDatabase(ctx, "drain_ceiling")
 	if err != nil {
@@ -215,6 +208,7 @@ func (b *bench) drainCeiling(ctx context.Context, pg *servers.PostgresServer, vo
 	if err := migrations.Up(ctx, pool, discardLogger()); err != nil {
 		return drainRun{}, err
 	}
+	store := postgres.NewStore(pool)
 	batches := make(chan []ballot.Vote)
 	errs := make(chan error, drainConcurrency)
 	m := startMeter(map[string]proc{"postgres": {pid: pg.PID(), tree: true}, "bench": {pid: os.Getpid()}})
@@ -223,7 +217,7 @@ func (b *bench) drainCeiling(ctx context.Context, pg *servers.PostgresServer, vo
 	for range drainConcurrency {
 		wg.Go(func() {
 			for batch := range batches {
-				if err := applyBatch(ctx, pool, batch); err != nil {
+				if _, err := store.Apply(ctx, batch); err != nil {
 					errs <- err
 					return
 				}
@@ -253,33 +247,6 @@ func (b *bench) drainCeiling(ctx context.Context, pg *servers.PostgresServer, vo
 	b.check(ctx, dbURL, int64(len(votes)), expected, &run)
 	b.logf("drain: ceiling durable=%t %6.1fs %8.0f votes/s exact=%t cpu %s", durable, run.Seconds, run.VotesPS, run.Exact, cpuLine(cpu))
 	return run, nil
-}
-
-// applyBatch is what worker.Store.Apply does with a batch.
-func applyBatch(ctx context.Context, pool *pgxpool.Pool, votes []ballot.Vote) error {
-	latest := ballot.Latest(votes)
-	slices.SortFunc(latest, func(a, b ballot.Vote) int { return strings.Compare(a.Voter, b.Voter) })
-	n := len(latest)
-	ids, opts := make([]string, n), make([]string, n)
-	ms, seq := make([]int64, n), make([]int64, n)
-	at := make([]time.Time, n)
-	for i, v := range latest {
-		ids[i], opts[i], ms[i], seq[i], at[i] = v.Voter, v.Option, v.ID.Ms, v.ID.Seq, v.CastAt
-	}
-	h := len(votes)
-	hms, hseq := make([]int64, h), make([]int64, h)
-	hids, hopts := make([]string, h), make([]string, h)
-	hat := make([]time.Time, h)
-	for i, v := range votes {
-		hms[i], hseq[i], hids[i], hopts[i], hat[i] = v.ID.Ms, v.ID.Seq, v.Voter, v.Option, v.CastAt
-	}
-	batch := &pgx.Batch{}
-	batch.Queue(upsertVotes, ids, opts, ms, seq, at)
-	batch.Queue(appendHistory, hms, hseq, hids, hopts, hat)
-	if err := pool.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("apply batch of %d votes: %w", len(votes), err)
-	}
-	return nil
 }
 
 // check compares the database with the expected tally: the classic GROUP BY over votes, the

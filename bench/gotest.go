@@ -16,7 +16,8 @@ import (
 
 // microBenchmarks are the hot paths of benchmark 6, by package (relative to the root).
 var microBenchmarks = []struct{ pkg, pattern, what string }{
-	{"platform/ballot", "^Benchmark(DecodeEntry|Latest|DecodeBatch)$", "batch decode and dedupe"},
+	{"platform/queue", "^Benchmark(DecodeEntry|DecodeBatch)$", "entry decode, and a batch decoded and deduped"},
+	{"platform/ballot", "^BenchmarkLatest$", "per-voter dedupe"},
 	{"vote", "^Benchmark(Vote|VoteParallel)$", "vote handler"},
 	{"result", "^Benchmark(Snapshot|EventEncode|BrokerPublish)$", "tally encoding and fan-out"},
 }

@@ -320,10 +320,8 @@ func (w *report) drain(r *results) barChart {
 		"for b) are appended to a private Redis once (%s, pipelined) and copied to the vote stream before each run. "+
 		"The worker (defaults: `BATCH_SIZE=1000`, `CONCURRENCY=2`) starts on a migrated, empty database and the clock "+
 		"runs from its exec until the consumer group has read and acknowledged every entry (acknowledged only after "+
-		"commit). The ceiling runs the worker's own statements (`upsertVotes`, `appendHistory`; `bench/sql_test.go` "+
-		"checks they are word for word the worker's) from Go on the same votes: batches of %d entries in stream order, "+
-		"each reduced to the latest vote per voter and sorted, both statements in one pgx batch, %d batches at a time; "+
-		"no Redis, no decoding, no acknowledgements. After each run the benchmark compares `SELECT vote, count(*) FROM votes "+
+		"commit). The ceiling calls the worker's own batch writer (`postgres.Store.Apply`) from Go on the same votes: "+
+		"batches of %d entries in stream order, %d batches at a time; no Redis, no decoding, no acknowledgements. After each run the benchmark compares `SELECT vote, count(*) FROM votes "+
 		"GROUP BY vote`, `vote_totals` and the row count of `vote_history` with what the entries imply (a: %s, b: %s).",
 		num(float64(d.Entries)), num(float64(d.Voters)), d.Entries/max(d.Voters, 1), dur(d.Preload), d.BatchSize, drainConcurrency,
 		num(float64(d.Expected["a"])), num(float64(d.Expected["b"])))

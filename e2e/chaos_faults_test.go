@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-voting-app/voting-app/platform/backoff"
+	"github.com/go-voting-app/voting-app/platform/queue"
 
-	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/backoff"
 )
 
 // chaosFault is one fault: what, when it was planned, when its injection started and ended (from
@@ -213,7 +213,7 @@ func (c *chaos) restartRedis(ctx context.Context, f *chaosFault) error {
 	}
 	held := 0
 	for line := range strings.Lines(out) {
-		if _, err := ballot.ParseStreamID(strings.TrimSpace(line)); err == nil {
+		if _, err := queue.ParseID(strings.TrimSpace(line)); err == nil {
 			held++
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/queue"
+
 	"github.com/go-voting-app/voting-app/platform/backoff"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
@@ -45,8 +47,8 @@ type chaosSample struct {
 // share it), so an ID says when a vote was queued.
 type groupInfo struct {
 	consumers, pending int64
-	lastDelivered      ballot.StreamID // the newest entry handed to a worker
-	oldestPending      ballot.StreamID // the oldest entry delivered but not acknowledged; zero when none
+	lastDelivered      ballot.Position // the newest entry handed to a worker
+	oldestPending      ballot.Position // the oldest entry delivered but not acknowledged; zero when none
 	// Redis cannot always count: after it loaded the stream from its append-only file it says nil
 	// until the group has read to the stream's end.
 	entriesRead, lag    int64
@@ -71,7 +73,7 @@ func (g groupInfo) backlog() string {
 		return strconv.FormatInt(n, 10)
 	}
 	return fmt.Sprintf("last delivered %s, %d pending, %s entries read, lag %s",
-		g.lastDelivered, g.pending, count(g.entriesRead, g.readKnown), count(g.lag, g.lagKnown))
+		queue.FormatID(g.lastDelivered), g.pending, count(g.entriesRead, g.readKnown), count(g.lag, g.lagKnown))
 }
 
 // serviceState counts a service's containers by state.
@@ -180,7 +182,7 @@ func parseGroup(out string) (groupInfo, error) {
 	var err error
 	g.consumers, ok1 = num(fields["consumers"])
 	g.pending, ok2 = num(fields["pending"])
-	if g.lastDelivered, err = ballot.ParseStreamID(fields["last-delivered-id"]); err != nil || !ok1 || !ok2 {
+	if g.lastDelivered, err = queue.ParseID(fields["last-delivered-id"]); err != nil || !ok1 || !ok2 {
 		return g, fmt.Errorf("XINFO GROUPS: %q", strings.TrimSpace(out))
 	}
 	g.entriesRead, g.readKnown = num(fields["entries-read"])
@@ -194,7 +196,7 @@ func parseGroup(out string) (groupInfo, error) {
 		g.pending = n
 	}
 	if g.pending > 0 {
-		if g.oldestPending, err = ballot.ParseStreamID(lines[i+1]); err != nil {
+		if g.oldestPending, err = queue.ParseID(lines[i+1]); err != nil {
 			return g, fmt.Errorf("XPENDING: %q", strings.Join(lines[i:], " "))
 		}
 	}

@@ -87,7 +87,7 @@ func TestVoteWithBadCookieCountsUnderFreshID(t *testing.T) {
 			if len(entries) != before+1 {
 				t.Fatalf("stream grew by %d entries, want 1", len(entries)-before)
 			}
-			got := entries[len(entries)-1].Values[ballot.FieldVoter]
+			got := entries[len(entries)-1].Values[queue.FieldVoter]
 			if issued == nil || got != issued.Value {
 				t.Errorf("the entry's voter %v is not the id issued in the response", got)
 			}

@@ -6,32 +6,27 @@ import (
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
-	"github.com/redis/go-redis/v9"
+	"github.com/go-voting-app/voting-app/platform/queue"
 )
 
-// ballotBox puts votes on the Redis stream the workers read.
+// ballotBox puts votes on the stream the workers read.
 type ballotBox struct {
-	rdb     *redis.Client
-	stream  string
+	stream  *queue.Stream
 	timeout time.Duration // VOTE_TIMEOUT
 	metrics *metrics
 }
 
-// Cast appends one vote to the stream. There is no MAXLEN: the stream may only lose entries the
-// worker has acknowledged, and the worker trims those itself. A failure is reported as the queue
-// being unavailable. It does not always mean the vote is missing: an XADD whose reply timed out
-// may have landed. Voting again is the cure either way, since a voter's last vote wins.
+// Cast appends one vote to the stream. A failure is reported as the queue being unavailable; it
+// does not always mean the vote is missing (see queue.Stream.Append), and voting again is the cure
+// either way.
 func (b *ballotBox) Cast(ctx context.Context, voter ballot.VoterID, option string) error {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	start := time.Now()
-	err := b.rdb.XAdd(ctx, &redis.XAddArgs{
-		Stream: b.stream,
-		Values: ballot.EntryFields(voter, option, start),
-	}).Err()
+	_, err := b.stream.Append(ctx, queue.Cast{Voter: voter, Option: option, At: start})
 	b.metrics.observeXAdd(time.Since(start), err)
 	if err != nil {
-		return &unavailableError{fmt.Errorf("xadd %s (voter %s): %w", b.stream, ballot.Redact(string(voter)), err)}
+		return &unavailableError{fmt.Errorf("voter %s: %w", ballot.Redact(string(voter)), err)}
 	}
 	b.metrics.cast(option)
 	return nil

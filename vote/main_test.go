@@ -51,7 +51,7 @@ func newLimitedTestServer(t testing.TB, redisURL, stream string, opts ballot.Opt
 	t.Cleanup(func() { rdb.Close() })
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg, opts)
-	box := &ballotBox{rdb: rdb, stream: stream, timeout: time.Second, metrics: m}
+	box := &ballotBox{stream: queue.NewStream(rdb, stream), timeout: time.Second, metrics: m}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	if _, ok := t.(*testing.T); ok {
 		log = slog.New(slog.NewJSONHandler(t.Output(), nil))

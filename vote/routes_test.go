@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/queue"
+
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/testkit"
 )
@@ -144,14 +146,14 @@ func TestVote(t *testing.T) {
 		t.Fatalf("stream has %d entries, want 1: %v", len(entries), entries)
 	}
 	e := entries[0].Values
-	if len(e) != 3 || e[ballot.FieldVoter] != string(id) || e[ballot.FieldOption] != "a" {
+	if len(e) != 3 || e[queue.FieldVoter] != string(id) || e[queue.FieldOption] != "a" {
 		t.Errorf("entry = %v, want voter %s, vote a and ts", e, id)
 	}
-	ts0, err := strconv.ParseInt(e[ballot.FieldCastAt].(string), 10, 64)
+	ts0, err := strconv.ParseInt(e[queue.FieldCastAt].(string), 10, 64)
 	if err != nil || ts0 < before || ts0 > after {
-		t.Errorf("entry ts = %v, want Unix ms in [%d, %d]", e[ballot.FieldCastAt], before, after)
+		t.Errorf("entry ts = %v, want Unix ms in [%d, %d]", e[queue.FieldCastAt], before, after)
 	}
-	if v, err := ballot.DecodeEntry(entries[0].ID, e); err != nil || v.Voter != string(id) || v.Option != "a" {
+	if v, err := queue.Decode(queue.Entry{ID: entries[0].ID, Fields: e}); err != nil || v.Voter != string(id) || v.Option != "a" {
 		t.Errorf("worker would read the entry as %+v, %v", v, err)
 	}
 
@@ -178,7 +180,7 @@ func TestVote(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("second vote = %d", res.StatusCode)
 	}
-	if entries := ts.entries(t); len(entries) != 2 || entries[1].Values[ballot.FieldOption] != "b" {
+	if entries := ts.entries(t); len(entries) != 2 || entries[1].Values[queue.FieldOption] != "b" {
 		t.Errorf("after changing the vote the stream has %v", entries)
 	}
 }
@@ -192,7 +194,7 @@ func TestVoteWithoutCookieIssuesOne(t *testing.T) {
 	c := cookieNamed(res, voterCookie)
 	checkVoterCookie(t, c, false)
 	entries := ts.entries(t)
-	if len(entries) != 1 || c == nil || entries[0].Values[ballot.FieldVoter] != c.Value {
+	if len(entries) != 1 || c == nil || entries[0].Values[queue.FieldVoter] != c.Value {
 		t.Errorf("entries %v do not carry the issued voter id", entries)
 	}
 }
@@ -205,7 +207,7 @@ func TestVoteForgedCookieNeverReachesQueue(t *testing.T) {
 		t.Fatalf("POST / = %d, want 303", res.StatusCode)
 	}
 	entries := ts.entries(t)
-	if len(entries) != 1 || entries[0].Values[ballot.FieldVoter] == forged {
+	if len(entries) != 1 || entries[0].Values[queue.FieldVoter] == forged {
 		t.Fatalf("entries = %v: the forged id reached the queue", entries)
 	}
 	checkVoterCookie(t, cookieNamed(res, voterCookie), false)
@@ -328,7 +330,7 @@ func TestVoteWhileRedisIsDown(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	entries := ts.entries(t)
-	if len(entries) != 1 || entries[0].Values[ballot.FieldOption] != "b" {
+	if len(entries) != 1 || entries[0].Values[queue.FieldOption] != "b" {
 		t.Errorf("after Redis came back the stream has %v, want the one vote for b", entries)
 	}
 }
@@ -352,7 +354,7 @@ func TestAPIVote(t *testing.T) {
 		t.Errorf("response = %+v, want vote b and the first 8 characters of the voter id", got)
 	}
 	entries := ts.entries(t)
-	if len(entries) != 1 || c == nil || entries[0].Values[ballot.FieldVoter] != c.Value || entries[0].Values[ballot.FieldOption] != "b" {
+	if len(entries) != 1 || c == nil || entries[0].Values[queue.FieldVoter] != c.Value || entries[0].Values[queue.FieldOption] != "b" {
 		t.Errorf("entries = %v", entries)
 	}
 
@@ -361,7 +363,7 @@ func TestAPIVote(t *testing.T) {
 	if res.StatusCode != http.StatusAccepted || cookieNamed(res, voterCookie) != nil {
 		t.Errorf("second vote = %d, voter cookie %v", res.StatusCode, cookieNamed(res, voterCookie))
 	}
-	if entries := ts.entries(t); len(entries) != 2 || c == nil || entries[1].Values[ballot.FieldVoter] != c.Value {
+	if entries := ts.entries(t); len(entries) != 2 || c == nil || entries[1].Values[queue.FieldVoter] != c.Value {
 		t.Errorf("entries = %v", entries)
 	}
 }

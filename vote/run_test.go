@@ -90,7 +90,7 @@ func TestRun(t *testing.T) {
 	defer rdb.Close()
 	entries, err := rdb.XRange(context.Background(), env["VOTE_STREAM"], "-", "+").Result()
 	if err != nil || len(entries) != 1 ||
-		entries[0].Values[ballot.FieldVoter] != voter || entries[0].Values[ballot.FieldOption] != "a" {
+		entries[0].Values[queue.FieldVoter] != voter || entries[0].Values[queue.FieldOption] != "a" {
 		t.Fatalf("stream = %v, %v; want one vote for a by %s", entries, err, ballot.Redact(voter))
 	}
 

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
-	"github.com/redis/go-redis/v9"
+	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/queue"
 )
 
 // ConsumerSettings tune the consume loop.
@@ -26,8 +27,8 @@ type ConsumerSettings struct {
 
 // Consumer is the worker's loop: fetch a batch, apply it in one transaction, then acknowledge it.
 type Consumer struct {
-	stream *Stream
-	store  *Store
+	stream *queue.Group
+	store  *postgres.Store
 	log    *slog.Logger
 	m      *metrics
 	cfg    ConsumerSettings
@@ -47,7 +48,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// hostname) come first, before anything new.
 	after := "0"
 	for ctx.Err() == nil {
-		var msgs []redis.XMessage
+		var msgs []queue.Entry
 		err := c.retry(ctx, "redis", nil, func(ctx context.Context) (err error) {
 			msgs, err = c.stream.ReadOwnPending(ctx, after, c.cfg.BatchSize)
 			return err
@@ -83,7 +84,7 @@ func (c *Consumer) loop(ctx context.Context) {
 			}
 			c.m.retries.WithLabelValues("redis").Inc()
 			c.log.Warn("fetching votes failed; retrying", "err", err)
-			if isNoGroup(err) {
+			if queue.IsNoGroup(err) {
 				if err := c.stream.EnsureGroup(ctx); err != nil {
 					c.log.Warn("recreating the consumer group failed", "err", err)
 				}
@@ -100,7 +101,7 @@ func (c *Consumer) loop(ctx context.Context) {
 
 // fetch returns the next batch: entries drained from the classic list are put on the stream
 // first; then, when a reclaim is due, entries abandoned by dead consumers; otherwise new entries.
-func (c *Consumer) fetch(ctx context.Context) ([]redis.XMessage, error) {
+func (c *Consumer) fetch(ctx context.Context) ([]queue.Entry, error) {
 	if moved, err := c.stream.DrainLegacy(ctx, c.cfg.BatchSize); err != nil {
 		return nil, err
 	} else if moved > 0 {
@@ -114,7 +115,7 @@ func (c *Consumer) fetch(ctx context.Context) ([]redis.XMessage, error) {
 
 // reclaim scans the group's pending list for entries idle longer than ClaimIdle, at most once per
 // ClaimEvery, and returns the first page it takes over. The next page comes on the next call.
-func (c *Consumer) reclaim(ctx context.Context) ([]redis.XMessage, error) {
+func (c *Consumer) reclaim(ctx context.Context) ([]queue.Entry, error) {
 	now := time.Now().UnixNano()
 	if now-c.lastClaim.Load() < int64(c.cfg.ClaimEvery) || !c.claimMu.TryLock() {
 		return nil, nil
@@ -143,20 +144,20 @@ func (c *Consumer) reclaim(ctx context.Context) ([]redis.XMessage, error) {
 // handle decodes, applies and acknowledges one batch. Postgres or Redis being down stops it in
 // place: it retries with backoff and acknowledges nothing until the votes are committed. When ctx
 // is cancelled during such an outage it gives up, and the entries stay pending for a reclaim.
-func (c *Consumer) handle(ctx context.Context, msgs []redis.XMessage) {
+func (c *Consumer) handle(ctx context.Context, msgs []queue.Entry) {
 	start := time.Now()
 	votes := make([]ballot.Vote, 0, len(msgs))
 	ids := make([]string, 0, len(msgs))
-	var dead []DeadLetter
+	var dead []queue.DeadLetter
 	for _, msg := range msgs {
 		ids = append(ids, msg.ID)
-		v, err := ballot.DecodeEntry(msg.ID, msg.Values)
-		var de *ballot.DecodeError
+		v, err := queue.Decode(msg)
+		var de *queue.DecodeError
 		switch {
 		case errors.As(err, &de):
-			dead = append(dead, DeadLetter{ID: msg.ID, Kind: de.Kind, Reason: de.Reason, Fields: msg.Values})
-		case err != nil: // DecodeEntry returns only DecodeErrors; keep the entry safe anyway
-			dead = append(dead, DeadLetter{ID: msg.ID, Kind: "unknown", Reason: err.Error(), Fields: msg.Values})
+			dead = append(dead, queue.DeadLetter{ID: msg.ID, Kind: de.Kind, Reason: de.Reason, Fields: msg.Fields})
+		case err != nil: // Decode returns only DecodeErrors; keep the entry safe anyway
+			dead = append(dead, queue.DeadLetter{ID: msg.ID, Kind: "unknown", Reason: err.Error(), Fields: msg.Fields})
 		default:
 			votes = append(votes, v)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/go-voting-app/voting-app/platform/ops"
 	"github.com/go-voting-app/voting-app/platform/postgres"
 	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
+	"github.com/go-voting-app/voting-app/platform/queue"
 	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -79,8 +80,8 @@ var fastSettings = ConsumerSettings{
 
 func (r *rig) consumer(name string, cs ConsumerSettings) *Consumer {
 	return &Consumer{
-		stream: &Stream{rdb: r.rdb, key: r.stream, group: r.group, consumer: name, dead: r.dead, legacy: r.legacy},
-		store:  &Store{pool: r.pool},
+		stream: queue.NewGroup(r.rdb, queue.GroupConfig{Stream: r.stream, Group: r.group, Consumer: name, Legacy: r.legacy}),
+		store:  postgres.NewStore(r.pool),
 		log:    quietLog().With("consumer", name),
 		m:      newMetrics(ops.NewRegistry("worker")),
 		cfg:    cs,
@@ -113,13 +114,12 @@ type cast struct{ voter, option string }
 func (r *rig) add(votes ...cast) map[string]string {
 	r.t.Helper()
 	want := map[string]string{}
-	p := r.rdb.Pipeline()
-	for _, v := range votes {
-		p.XAdd(context.Background(), &redis.XAddArgs{Stream: r.stream,
-			Values: ballot.EntryFields(ballot.VoterID(v.voter), v.option, time.Now())})
+	casts := make([]queue.Cast, len(votes))
+	for i, v := range votes {
+		casts[i] = queue.Cast{Voter: ballot.VoterID(v.voter), Option: v.option, At: time.Now()}
 		want[v.voter] = v.option
 	}
-	if _, err := p.Exec(context.Background()); err != nil {
+	if _, err := queue.NewStream(r.rdb, r.stream).Append(context.Background(), casts...); err != nil {
 		r.t.Fatal(err)
 	}
 	return want
@@ -237,11 +237,11 @@ func (r *rig) historyCount() int64 {
 	return n
 }
 
-func decodeAll(t *testing.T, msgs []redis.XMessage) []ballot.Vote {
+func decodeAll(t *testing.T, msgs []queue.Entry) []ballot.Vote {
 	t.Helper()
 	out := make([]ballot.Vote, 0, len(msgs))
 	for _, m := range msgs {
-		v, err := ballot.DecodeEntry(m.ID, m.Values)
+		v, err := queue.Decode(m)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -86,11 +86,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	)
 	reg := ops.NewRegistry("worker")
 	consumer := &Consumer{
-		stream: &Stream{
-			rdb: rdb, key: qCfg.Stream, group: group, consumer: consumerName,
-			dead: qCfg.DeadLetters(), legacy: legacyList,
-		},
-		store: &Store{pool: pool},
+		stream: queue.NewGroup(rdb, queue.GroupConfig{
+			Stream: qCfg.Stream, Group: group, Consumer: consumerName, Legacy: legacyList,
+		}),
+		store: postgres.NewStore(pool),
 		log:   log,
 		m:     newMetrics(reg),
 		cfg:   cs,

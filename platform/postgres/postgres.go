@@ -1,5 +1,7 @@
-// Package postgres holds what every service shares about the database: connecting, the schema and
-// its migrations, and reading the tally.
+// Package postgres is the vote store and everything about the database: connecting, the schema
+// (its migrations are in migrations/, applied by package migrations), the worker's batch writes
+// (Store), the tally the result service reads (Tally, TotalsChannel), and the history queries of
+// the analyzer. Nothing else in the project writes SQL against these tables.
 package postgres
 
 import (
@@ -14,9 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
-
-// TotalsChannel is the NOTIFY channel on which the database announces a changed tally.
-const TotalsChannel = "vote_totals_changed"
 
 // Config says how to reach the database. URL may be empty: pgx then reads the standard libpq
 // variables (PGHOST, PGUSER, PGDATABASE, PGSSLMODE, …).

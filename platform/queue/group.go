@@ -1,4 +1,4 @@
-package main
+package queue
 
 import (
 	"context"
@@ -11,10 +11,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Stream is the worker's side of the Redis stream: a consumer in a consumer group. Entries it reads
-// stay pending (owned by this consumer) until Settle acknowledges them, so a crash loses nothing:
+// Group is the worker's side of the stream: one consumer in a consumer group. Entries it reads stay
+// pending (owned by this consumer) until Settle acknowledges them, so a crash loses nothing:
 // another consumer reclaims them.
-type Stream struct {
+type Group struct {
 	rdb      *redis.Client
 	key      string // the votes stream
 	group    string
@@ -22,6 +22,23 @@ type Stream struct {
 	dead     string // dead-letter stream
 	legacy   string // the classic app's list, drained onto the stream; "" when off
 }
+
+// GroupConfig names a consumer.
+type GroupConfig struct {
+	Stream   string // the votes stream
+	Group    string // the consumer group, DefaultGroup unless several apps share a stream
+	Consumer string // this consumer's name, unique in the group (the worker uses its hostname)
+	Legacy   string // the classic app's list to drain onto the stream; "" when off
+}
+
+// NewGroup returns the consumer cfg names. Nothing is sent to Redis until EnsureGroup.
+func NewGroup(rdb *redis.Client, cfg GroupConfig) *Group {
+	return &Group{rdb: rdb, key: cfg.Stream, group: cfg.Group, consumer: cfg.Consumer,
+		dead: DeadLetters(cfg.Stream), legacy: cfg.Legacy}
+}
+
+// Consumer is this consumer's name.
+func (g *Group) Consumer() string { return g.consumer }
 
 // DeadLetter is an entry set aside: kept on the dead-letter stream with why, then acknowledged.
 type DeadLetter struct {
@@ -41,37 +58,37 @@ const (
 
 // EnsureGroup creates the consumer group (and the stream) if needed. A new group starts at the
 // beginning of the stream, so votes cast before the first worker started are not skipped.
-func (s *Stream) EnsureGroup(ctx context.Context) error {
-	err := s.rdb.XGroupCreateMkStream(ctx, s.key, s.group, "0").Err()
+func (g *Group) EnsureGroup(ctx context.Context) error {
+	err := g.rdb.XGroupCreateMkStream(ctx, g.key, g.group, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return fmt.Errorf("create consumer group: %w", err)
 	}
 	return nil
 }
 
-// isNoGroup reports the error Redis gives when the stream or group vanished (FLUSHALL, a Redis
+// IsNoGroup reports the error Redis gives when the stream or group vanished (FLUSHALL, a Redis
 // restarted without persistence); the group is then created again. The error arrives wrapped.
-func isNoGroup(err error) bool {
+func IsNoGroup(err error) bool {
 	var rerr redis.Error
 	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "NOGROUP")
 }
 
 // ReadNew waits up to block for entries never delivered to the group.
-func (s *Stream) ReadNew(ctx context.Context, count int, block time.Duration) ([]redis.XMessage, error) {
-	return s.read(ctx, ">", count, block)
+func (g *Group) ReadNew(ctx context.Context, count int, block time.Duration) ([]Entry, error) {
+	return g.read(ctx, ">", count, block)
 }
 
 // ReadOwnPending returns entries this consumer name read before but never acknowledged (a previous
 // run of the same container), after the ID after.
-func (s *Stream) ReadOwnPending(ctx context.Context, after string, count int) ([]redis.XMessage, error) {
-	return s.read(ctx, after, count, -1)
+func (g *Group) ReadOwnPending(ctx context.Context, after string, count int) ([]Entry, error) {
+	return g.read(ctx, after, count, -1)
 }
 
-func (s *Stream) read(ctx context.Context, from string, count int, block time.Duration) ([]redis.XMessage, error) {
-	res, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group:    s.group,
-		Consumer: s.consumer,
-		Streams:  []string{s.key, from},
+func (g *Group) read(ctx context.Context, from string, count int, block time.Duration) ([]Entry, error) {
+	res, err := g.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group:    g.group,
+		Consumer: g.consumer,
+		Streams:  []string{g.key, from},
 		Count:    int64(count),
 		Block:    block,
 	}).Result()
@@ -84,17 +101,17 @@ func (s *Stream) read(ctx context.Context, from string, count int, block time.Du
 	if len(res) == 0 {
 		return nil, nil
 	}
-	return res[0].Messages, nil
+	return entries(res[0].Messages), nil
 }
 
 // Claim takes over entries that another consumer has held unacknowledged for at least minIdle (it
 // crashed or hangs), scanning the pending list from start. It returns the cursor for the next
 // call; "0-0" means the scan is complete.
-func (s *Stream) Claim(ctx context.Context, minIdle time.Duration, start string, count int) ([]redis.XMessage, string, error) {
-	msgs, next, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream:   s.key,
-		Group:    s.group,
-		Consumer: s.consumer,
+func (g *Group) Claim(ctx context.Context, minIdle time.Duration, start string, count int) ([]Entry, string, error) {
+	msgs, next, err := g.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+		Stream:   g.key,
+		Group:    g.group,
+		Consumer: g.consumer,
 		MinIdle:  minIdle,
 		Start:    start,
 		Count:    int64(count),
@@ -102,15 +119,23 @@ func (s *Stream) Claim(ctx context.Context, minIdle time.Duration, start string,
 	if err != nil {
 		return nil, "", fmt.Errorf("reclaim pending entries: %w", err)
 	}
-	return msgs, next, nil
+	return entries(msgs), next, nil
+}
+
+func entries(msgs []redis.XMessage) []Entry {
+	out := make([]Entry, len(msgs))
+	for i, m := range msgs {
+		out[i] = Entry{ID: m.ID, Fields: m.Values}
+	}
+	return out
 }
 
 // Hold renews this consumer's claim on entries it is still working on (a batch waiting for the
 // database to come back), so that other consumers do not take them over as abandoned. JUSTID keeps
 // the delivery count unchanged.
-func (s *Stream) Hold(ctx context.Context, ids []string) error {
-	err := s.rdb.XClaimJustID(ctx, &redis.XClaimArgs{
-		Stream: s.key, Group: s.group, Consumer: s.consumer, MinIdle: 0, Messages: ids,
+func (g *Group) Hold(ctx context.Context, ids []string) error {
+	err := g.rdb.XClaimJustID(ctx, &redis.XClaimArgs{
+		Stream: g.key, Group: g.group, Consumer: g.consumer, MinIdle: 0, Messages: ids,
 	}).Err()
 	if err != nil {
 		return fmt.Errorf("hold entries: %w", err)
@@ -121,21 +146,21 @@ func (s *Stream) Hold(ctx context.Context, ids []string) error {
 // Settle records dead letters and acknowledges a processed batch in one MULTI/EXEC, so an entry is
 // never acknowledged without its dead letter having been written. It returns how many entries this
 // call acknowledged; fewer than len(ids) means another consumer had already settled some of them.
-func (s *Stream) Settle(ctx context.Context, ids []string, dead []DeadLetter) (int64, error) {
+func (g *Group) Settle(ctx context.Context, ids []string, dead []DeadLetter) (int64, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
 	var ack *redis.IntCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := g.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, d := range dead {
 			p.XAdd(ctx, &redis.XAddArgs{
-				Stream: s.dead,
+				Stream: g.dead,
 				MaxLen: deadLetterCap,
 				Approx: true,
-				Values: deadLetterValues(d, s.consumer),
+				Values: deadLetterValues(d, g.consumer),
 			})
 		}
-		ack = p.XAck(ctx, s.key, s.group, ids...)
+		ack = p.XAck(ctx, g.key, g.group, ids...)
 		return nil
 	})
 	if err != nil {
@@ -176,17 +201,17 @@ func truncateName(k string) string {
 // have not read for longer than idle: replaced containers and pods, whose names (hostnames) are
 // never used again. Deleting a consumer with nothing pending loses nothing; a live one that was
 // merely idle is recreated by its next read.
-func (s *Stream) Forget(ctx context.Context, idle time.Duration) (int, error) {
-	consumers, err := s.rdb.XInfoConsumers(ctx, s.key, s.group).Result()
+func (g *Group) Forget(ctx context.Context, idle time.Duration) (int, error) {
+	consumers, err := g.rdb.XInfoConsumers(ctx, g.key, g.group).Result()
 	if err != nil {
 		return 0, fmt.Errorf("list consumers: %w", err)
 	}
 	forgotten := 0
 	for _, c := range consumers {
-		if c.Name == s.consumer || c.Pending > 0 || c.Idle < idle {
+		if c.Name == g.consumer || c.Pending > 0 || c.Idle < idle {
 			continue
 		}
-		if err := s.rdb.XGroupDelConsumer(ctx, s.key, s.group, c.Name).Err(); err != nil {
+		if err := g.rdb.XGroupDelConsumer(ctx, g.key, g.group, c.Name).Err(); err != nil {
 			return forgotten, fmt.Errorf("delete consumer: %w", err)
 		}
 		forgotten++
@@ -196,14 +221,14 @@ func (s *Stream) Forget(ctx context.Context, idle time.Duration) (int, error) {
 
 // Leave deletes this consumer from the group if it holds no pending entries, so a clean shutdown
 // leaves no name behind. With entries pending it stays, for a restart or a reclaim to finish them.
-func (s *Stream) Leave(ctx context.Context) error {
-	consumers, err := s.rdb.XInfoConsumers(ctx, s.key, s.group).Result()
+func (g *Group) Leave(ctx context.Context) error {
+	consumers, err := g.rdb.XInfoConsumers(ctx, g.key, g.group).Result()
 	if err != nil {
 		return fmt.Errorf("list consumers: %w", err)
 	}
 	for _, c := range consumers {
-		if c.Name == s.consumer && c.Pending == 0 {
-			return s.rdb.XGroupDelConsumer(ctx, s.key, s.group, c.Name).Err()
+		if c.Name == g.consumer && c.Pending == 0 {
+			return g.rdb.XGroupDelConsumer(ctx, g.key, g.group, c.Name).Err()
 		}
 	}
 	return nil
@@ -254,8 +279,8 @@ return {trimmed, lag, pending}
 `)
 
 // Trim drops acknowledged entries so the stream stays bounded, and reports the backlog.
-func (s *Stream) Trim(ctx context.Context) (Backlog, error) {
-	res, err := trimScript.Run(ctx, s.rdb, []string{s.key}, s.group).Int64Slice()
+func (g *Group) Trim(ctx context.Context) (Backlog, error) {
+	res, err := trimScript.Run(ctx, g.rdb, []string{g.key}, g.group).Int64Slice()
 	if err != nil {
 		return Backlog{}, fmt.Errorf("trim stream: %w", err)
 	}
@@ -281,13 +306,13 @@ return moved
 
 // DrainLegacy moves up to n classic-format votes onto the stream; they are decoded there like any
 // entry, so malformed ones are dead-lettered the same way.
-func (s *Stream) DrainLegacy(ctx context.Context, n int) (int64, error) {
-	if s.legacy == "" {
+func (g *Group) DrainLegacy(ctx context.Context, n int) (int64, error) {
+	if g.legacy == "" {
 		return 0, nil
 	}
-	moved, err := drainScript.Run(ctx, s.rdb, []string{s.legacy, s.key}, n).Int64()
+	moved, err := drainScript.Run(ctx, g.rdb, []string{g.legacy, g.key}, n).Int64()
 	if err != nil {
-		return 0, fmt.Errorf("drain classic list %q: %w", s.legacy, err)
+		return 0, fmt.Errorf("drain classic list %q: %w", g.legacy, err)
 	}
 	return moved, nil
 }

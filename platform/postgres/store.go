@@ -1,4 +1,4 @@
-package main
+package postgres
 
 import (
 	"context"
@@ -13,10 +13,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Store applies batches of votes to PostgreSQL.
+// Store is the votes as the worker writes them: the latest vote of each voter in votes (the
+// classic app's table), every vote in vote_history, and through the triggers the totals in
+// vote_totals and a NOTIFY on TotalsChannel.
 type Store struct {
 	pool *pgxpool.Pool
 }
+
+// NewStore returns the store on pool.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 // upsertVotes stores each voter's vote unless the stored one came later in the stream. The WHERE on
 // the conflict branch is what makes replays and out-of-order batches harmless: an older or equal
@@ -52,7 +57,7 @@ func (s *Store) Apply(ctx context.Context, votes []ballot.Vote) (int64, error) {
 	ms, seq := make([]int64, n), make([]int64, n)
 	at := make([]time.Time, n)
 	for i, v := range latest {
-		ids[i], opts[i], ms[i], seq[i], at[i] = v.Voter, v.Option, v.ID.Ms, v.ID.Seq, v.CastAt
+		ids[i], opts[i], ms[i], seq[i], at[i] = v.Voter, v.Option, v.Position.Ms, v.Position.Seq, v.CastAt
 	}
 
 	h := len(votes)
@@ -60,7 +65,7 @@ func (s *Store) Apply(ctx context.Context, votes []ballot.Vote) (int64, error) {
 	hids, hopts := make([]string, h), make([]string, h)
 	hat := make([]time.Time, h)
 	for i, v := range votes {
-		hms[i], hseq[i], hids[i], hopts[i], hat[i] = v.ID.Ms, v.ID.Seq, v.Voter, v.Option, v.CastAt
+		hms[i], hseq[i], hids[i], hopts[i], hat[i] = v.Position.Ms, v.Position.Seq, v.Voter, v.Option, v.CastAt
 	}
 
 	// A pgx batch is one round trip and runs as one implicit transaction: both statements commit

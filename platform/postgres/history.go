@@ -1,0 +1,135 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ReadSnapshot runs fn in a read-only, repeatable-read transaction: the queries of one answer see
+// one snapshot, so figures computed from several queries agree with each other while votes keep
+// arriving. Bound it with ctx; the pool's StatementTimeout bounds each statement on the server.
+func ReadSnapshot(ctx context.Context, pool *pgxpool.Pool, fn func(q Querier) error) error {
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// BucketVotes is the number of votes for one option cast in one time bucket.
+type BucketVotes struct {
+	Start  time.Time
+	Option string
+	Votes  int64
+}
+
+// VotesPerBucket counts the votes cast in [from, to) per option and per bucket of the given width,
+// buckets aligned on from, at most maxRows rows. Only the ballot's keys are counted, which also
+// bounds the rows to buckets × options. Votes are every vote in vote_history, so a voter who changes
+// their mind counts once per vote.
+func VotesPerBucket(ctx context.Context, q Querier, from, to time.Time, bucket time.Duration, keys []string, maxRows int) ([]BucketVotes, error) {
+	rows, err := q.Query(ctx, `
+		SELECT date_bin($1::interval, cast_at, $2::timestamptz) AS bucket, vote, count(*)
+		FROM vote_history
+		WHERE cast_at >= $2 AND cast_at < $3 AND vote = ANY($4)
+		GROUP BY 1, 2
+		ORDER BY 1, 2
+		LIMIT $5`,
+		bucket, from, to, keys, maxRows)
+	if err != nil {
+		return nil, fmt.Errorf("votes per bucket: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (BucketVotes, error) {
+		var b BucketVotes
+		err := row.Scan(&b.Start, &b.Option, &b.Votes)
+		b.Start = b.Start.UTC()
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("votes per bucket: %w", err)
+	}
+	return out, nil
+}
+
+// VotesSince counts the votes cast at or after since per option.
+func VotesSince(ctx context.Context, q Querier, since time.Time, keys []string) (map[string]int64, error) {
+	rows, err := q.Query(ctx, `
+		SELECT vote, count(*) FROM vote_history
+		WHERE cast_at >= $1 AND vote = ANY($2)
+		GROUP BY vote`, since, keys)
+	if err != nil {
+		return nil, fmt.Errorf("recent votes: %w", err)
+	}
+	counts := make(map[string]int64, len(keys))
+	var (
+		key string
+		n   int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&key, &n}, func() error { counts[key] = n; return nil }); err != nil {
+		return nil, fmt.Errorf("recent votes: %w", err)
+	}
+	return counts, nil
+}
+
+// Changer is a voter who changed their vote repeatedly. Voter holds the redacted id only: the full
+// id never leaves Changers.
+type Changer struct {
+	Voter   string
+	Changes int64
+	Votes   int64
+	LastAt  time.Time
+}
+
+// Changers finds the voters whose vote changed option at least minChanges times among the votes
+// cast in [from, to), most changes first, at most limit of them, and how many there are in all.
+// A change is a vote for another option than the same voter's previous vote in stream order (the
+// order in which the worker applies them), found with lag() over each voter's votes.
+func Changers(ctx context.Context, q Querier, from, to time.Time, minChanges, limit int64) ([]Changer, int64, error) {
+	rows, err := q.Query(ctx, `
+		SELECT voter_id, changes, votes, last_cast_at, count(*) OVER () AS total
+		FROM (
+			SELECT voter_id,
+			       count(*) FILTER (WHERE vote <> previous) AS changes,
+			       count(*) AS votes,
+			       max(cast_at) AS last_cast_at
+			FROM (
+				SELECT voter_id, vote, cast_at,
+				       lag(vote) OVER (PARTITION BY voter_id ORDER BY stream_ms, stream_seq) AS previous
+				FROM vote_history
+				WHERE cast_at >= $1 AND cast_at < $2
+			) history
+			GROUP BY voter_id
+		) per_voter
+		WHERE changes >= $3
+		ORDER BY changes DESC, last_cast_at DESC, voter_id
+		LIMIT $4`,
+		from, to, minChanges, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("vote changers: %w", err)
+	}
+	var (
+		out   []Changer
+		total int64
+		voter string
+		c     Changer
+	)
+	_, err = pgx.ForEachRow(rows, []any{&voter, &c.Changes, &c.Votes, &c.LastAt, &total}, func() error {
+		c.Voter = ballot.Redact(voter)
+		c.LastAt = c.LastAt.UTC()
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("vote changers: %w", err)
+	}
+	return out, total, nil
+}

@@ -1,0 +1,43 @@
+package queue
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/go-voting-app/voting-app/platform/ballot"
+)
+
+// FuzzDecodeEntry: whatever arrives on the stream, decoding returns a valid vote or a DecodeError,
+// never panics, and a valid vote satisfies every invariant the database relies on.
+func FuzzDecodeEntry(f *testing.F) {
+	f.Add("1700000000000-0", "0123456789abcdef0123456789abcdef", "a", "1700000000000", "")
+	f.Add("1-0", "abc", "b", "", "")
+	f.Add("1-0", "", "", "", `{"voter_id":"x","vote":"a"}`)
+	f.Add("1-0", "x", "c", "-1", "")
+	f.Add("99999999999999999999-0", "a", "a", "1", "")
+	f.Fuzz(func(t *testing.T, id, voter, option, ts, legacy string) {
+		m := map[string]any{}
+		if legacy != "" {
+			m[FieldLegacy] = legacy
+		} else {
+			m[FieldVoter], m[FieldOption] = voter, option
+			if ts != "" {
+				m[FieldCastAt] = ts
+			}
+		}
+		v, err := Decode(Entry{id, m})
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) || de.Kind == "" {
+				t.Fatalf("error is not a DecodeError with a kind: %v", err)
+			}
+			return
+		}
+		if !ballot.ValidKey(v.Option) || v.Voter == "" || len(v.Voter) > MaxEntryVoterLen {
+			t.Fatalf("invalid vote accepted: %+v", v)
+		}
+		if FormatID(v.Position) != id {
+			t.Fatalf("id %q decoded as %v", id, v.Position)
+		}
+	})
+}
