@@ -136,7 +136,7 @@ func handleAnomalies(log *slog.Logger, st *store, opts ballot.Options, now func(
 			return
 		}
 		if n := bucketsIn(aq.Window, aq.Bucket); n < minBaseline || n > maxBuckets {
-			respond(w, r, log, invalidParams{{"bucket", fmt.Sprintf("the window holds %d buckets of %s; "+
+			respond(w, r, log, invalidParams{{Parameter: "bucket", Detail: fmt.Sprintf("the window holds %d buckets of %s; "+
 				"between %d and %d are needed", n, aq.Bucket, minBaseline, maxBuckets)}})
 			return
 		}

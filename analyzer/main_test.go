@@ -100,7 +100,7 @@ func newAnalyzer(t *testing.T, s setup) *analyzer {
 	}
 	in := newInsights(quiet, s.model, s.ttl, 2, time.Now, a.reg)
 	clock := func() time.Time { return a.now }
-	a.handler = NewServer(quiet, web.NewMetrics(a.reg), st, opts, in, clock)
+	a.handler = newServer(quiet, web.NewMetrics(a.reg), st, opts, in, clock)
 	return a
 }
 
@@ -226,7 +226,7 @@ func getJSON[T any](a *analyzer, path string) T {
 }
 
 // wantProblem gets path and wants a problem+json answer with the status.
-func (a *analyzer) wantProblem(path string, status int) problem {
+func (a *analyzer) wantProblem(path string, status int) web.Problem {
 	a.t.Helper()
 	resp, body := a.get(path)
 	if resp.StatusCode != status {
@@ -235,7 +235,7 @@ func (a *analyzer) wantProblem(path string, status int) problem {
 	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 		a.t.Errorf("GET %s: Content-Type %q, want application/problem+json", path, ct)
 	}
-	var p problem
+	var p web.Problem
 	if err := json.Unmarshal(body, &p); err != nil {
 		a.t.Fatalf("GET %s: %v in %s", path, err, body)
 	}

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/go-voting-app/voting-app/platform/web"
 )
 
 // params reads query parameters, collecting every problem so that a client learns about all of
@@ -26,7 +28,7 @@ func (p *params) err() error {
 }
 
 func (p *params) fail(name, format string, args ...any) {
-	p.errs = append(p.errs, paramError{Parameter: name, Detail: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, web.FieldError{Parameter: name, Detail: fmt.Sprintf(format, args...)})
 }
 
 // raw returns the parameter's value, failing on a repeated parameter: of two values, taking

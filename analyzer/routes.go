@@ -10,13 +10,17 @@ import (
 	"github.com/go-voting-app/voting-app/platform/web"
 )
 
-// NewServer returns the analyzer's public API. Every answer is JSON, every error
+// contentSecurityPolicy is a JSON API's: nothing may load, run or frame what it serves, should a
+// browser ever render an answer.
+const contentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// newServer returns the analyzer's public API. Every answer is JSON, every error
 // application/problem+json, unknown paths and methods included.
-func NewServer(log *slog.Logger, metrics *web.Metrics, st *store, opts ballot.Options, in *insights, now func() time.Time) http.Handler {
+func newServer(log *slog.Logger, metrics *web.Metrics, st *store, opts ballot.Options, in *insights, now func() time.Time) http.Handler {
 	r := chi.NewRouter()
-	r.Use(web.Instrument(log, metrics), web.Recover(log), web.HeadAsGet)
-	r.NotFound(handleProblem(log, errNotFound))
-	r.MethodNotAllowed(handleProblem(log, errMethodNotAllowed))
+	r.Use(web.SecurityHeaders(contentSecurityPolicy), web.Instrument(log, metrics), web.Recover(log), web.HeadAsGet)
+	r.NotFound(handleProblem(log, web.ErrNotFound))
+	r.MethodNotAllowed(handleProblem(log, web.ErrMethodNotAllowed))
 
 	r.Get("/api/v1/openapi.yaml", handleOpenAPI())
 	r.Get("/api/v1/summary", handleSummary(log, st, opts))

@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		model = llm.New(llmConfig, http.DefaultTransport.(*http.Transport).Clone(), llmMetrics)
 	}
 	in := newInsights(log, model, insightTTL, llmInflight, time.Now, reg)
-	handler := NewServer(log, metrics, st, opts, in, time.Now)
+	handler := newServer(log, metrics, st, opts, in, time.Now)
 
 	lc := settings.Lifecycle
 	lc.Draining = probe.Drain

@@ -43,12 +43,12 @@ func handleTimeline(log *slog.Logger, st *store, opts ballot.Options, now func()
 			return
 		}
 		if !from.Before(to) {
-			respond(w, r, log, invalidParams{{"from", "must be before to"}})
+			respond(w, r, log, invalidParams{{Parameter: "from", Detail: "must be before to"}})
 			return
 		}
 		n := countBuckets(from, to, width)
 		if n > maxBuckets {
-			respond(w, r, log, invalidParams{{"bucket", fmt.Sprintf("from and to span %d buckets of %s; at most %d "+
+			respond(w, r, log, invalidParams{{Parameter: "bucket", Detail: fmt.Sprintf("from and to span %d buckets of %s; at most %d "+
 				"are allowed, so widen the bucket or narrow the range", n, width, maxBuckets)}})
 			return
 		}

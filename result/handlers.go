@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/web"
 )
@@ -17,11 +16,11 @@ func handlePage(log *slog.Logger, opts ballot.Options, b *broker, u *ui) http.Ha
 	return func(w http.ResponseWriter, r *http.Request) {
 		v := newPageView(opts, b.Latest())
 		v.EventsURL = "/events"
-		v.StyleURL = u.staticURL(styleFile)
-		v.ScriptURL = u.staticURL(scriptFile)
+		v.StyleURL = u.assets.Path(styleFile)
+		v.ScriptURL = u.assets.Path(scriptFile)
 		body, err := u.render(v)
 		if err != nil {
-			respondText(log, w, r, err)
+			web.Problems(problems).Respond(log, w, r, err)
 			return
 		}
 		status := http.StatusOK
@@ -36,22 +35,13 @@ func handlePage(log *slog.Logger, opts ballot.Options, b *broker, u *ui) http.Ha
 	}
 }
 
-// handleStatic serves the embedded style sheet and script.
-func handleStatic(u *ui) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !u.serveStatic(w, r, chi.URLParam(r, "name")) {
-			http.NotFound(w, r)
-		}
-	}
-}
-
 // handleResults returns the tally as JSON: the document every SSE event carries, encoded once per
 // change rather than once per request.
 func handleResults(log *slog.Logger, b *broker) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s := b.Latest()
 		if s == nil {
-			respondJSON(log, w, r, errNoTally)
+			web.Problems(problems).Respond(log, w, r, errNoTally)
 			return
 		}
 		etag := `"` + s.ID + `"`
@@ -88,7 +78,7 @@ func handleEvents(log *slog.Logger, b *broker, m *metrics, cfg streamConfig) htt
 		sub, err := b.Subscribe()
 		if err != nil {
 			m.rejected.Inc()
-			respondText(log, w, r, err)
+			web.Problems(problems).Respond(log, w, r, err)
 			return
 		}
 		defer b.Unsubscribe(sub)
@@ -136,14 +126,6 @@ func handleEvents(log *slog.Logger, b *broker, m *metrics, cfg streamConfig) htt
 				}
 			}
 		}
-	}
-}
-
-// writeJSON writes v with status. A failed write means the client went away; there is nobody left
-// to tell.
-func writeJSON[T any](log *slog.Logger, w http.ResponseWriter, r *http.Request, status int, v T) {
-	if err := web.Encode(w, status, v); err != nil {
-		log.DebugContext(r.Context(), "write response", "err", err)
 	}
 }
 

@@ -53,6 +53,7 @@ type stack struct {
 	broker  *broker
 	feed    *feed
 	srv     *httptest.Server
+	ui      *ui
 }
 
 type stackConfig struct {
@@ -93,7 +94,7 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 	// Cleanups run last-in first-out: the broker ends the streams, then the server can close.
 	t.Cleanup(srv.Close)
 	t.Cleanup(b.Close)
-	return &stack{opts: opts, metrics: m, broker: b, srv: srv}
+	return &stack{opts: opts, metrics: m, broker: b, srv: srv, ui: u}
 }
 
 // startStack adds a running feed on the database at dbURL.

@@ -49,7 +49,7 @@ func TestPageShowsTally(t *testing.T) {
 		`data-field="percent">67%<`, `data-field="votes">2 votes<`, `class="bar w-67"`,
 		`data-field="summary">3 votes<`,
 		`aria-live="polite"`, `role="status"`, `aria-hidden="true"`,
-		`href="/static/style.css?v=`, `src="/static/results.js?v=`, `data-events="/events"`,
+		`href="/static/style.`, `src="/static/results.`, `data-events="/events"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s", want)
@@ -133,7 +133,7 @@ func TestHead(t *testing.T) {
 		{"/", "text/html; charset=utf-8"},
 		{"/api/results", "application/json"},
 		{"/events", "text/event-stream"},
-		{"/static/style.css", "text/css; charset=utf-8"},
+		{"/static/style.000000000000.css", "text/css; charset=utf-8"},
 	} {
 		resp, err := c.Head(s.srv.URL + tt.path)
 		if err != nil {
@@ -155,9 +155,14 @@ func TestAPIResults(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("before the first tally: %s", resp.Status)
 	}
-	var problem struct{ Error string }
-	if err := json.Unmarshal([]byte(body), &problem); err != nil || problem.Error == "" {
-		t.Fatalf("error body %q: %v", body, err)
+	var problem struct {
+		Status   int
+		Detail   string
+		Instance string
+	}
+	if err := json.Unmarshal([]byte(body), &problem); err != nil || problem.Status != 503 || problem.Detail == "" ||
+		problem.Instance != "/api/results" || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("error body %q (%s): %v", body, resp.Header.Get("Content-Type"), err)
 	}
 
 	s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": 3, "b": 1}))
@@ -203,9 +208,10 @@ func TestStaticFiles(t *testing.T) {
 		path, ctype, cache string
 		status             int
 	}{
-		{u.staticURL(styleFile), "text/css; charset=utf-8", "public, max-age=31536000, immutable", 200},
-		{u.staticURL(scriptFile), "text/javascript; charset=utf-8", "public, max-age=31536000, immutable", 200},
-		{"/static/style.css", "text/css; charset=utf-8", "no-cache", 200},
+		{u.assets.Path(styleFile), "text/css; charset=utf-8", "public, max-age=31536000, immutable", 200},
+		{u.assets.Path(scriptFile), "text/javascript; charset=utf-8", "public, max-age=31536000, immutable", 200},
+		{"/static/style.000000000000.css", "text/css; charset=utf-8", "no-cache", 200},
+		{"/static/style.css", "", "", 404},
 		{"/static/page.html", "", "", 404},
 		{"/static/..%2fmain.go", "", "", 404},
 	}

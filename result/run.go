@@ -24,8 +24,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		env.String("OPTION_A", ballot.DefaultLabelA),
 		env.String("OPTION_B", ballot.DefaultLabelB),
 	)
-	// The service holds one connection of its own: the listener, which also runs the tally query.
-	dbConfig := postgres.ConfigFromEnv(env, "result", 1)
+	// The service holds one connection of its own, no pool: the listener, which also runs the tally
+	// query.
+	dbConfig := postgres.ConfigFromEnv(env, "result", 0)
 	feedCfg := feedConfig{
 		MinInterval:  env.Duration("TALLY_MIN_INTERVAL", 250*time.Millisecond, 10*time.Millisecond, 10*time.Second),
 		Recheck:      env.Duration("TALLY_RECHECK_INTERVAL", 10*time.Second, time.Second, time.Hour),

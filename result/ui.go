@@ -2,16 +2,14 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"fmt"
-	"net/http"
+	"io/fs"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/web"
 )
 
 // assetFS holds the files served under /static/; the page itself is pages.go.
@@ -21,13 +19,7 @@ var assetFS embed.FS
 
 // ui is the static files the page links to, loaded once at start.
 type ui struct {
-	static map[string]staticFile // by file name
-}
-
-type staticFile struct {
-	body    []byte
-	ctype   string
-	version string // content hash, in the file's URL and as its ETag
+	assets *web.Assets
 }
 
 // Files served under /static/.
@@ -37,29 +29,15 @@ const (
 )
 
 func loadUI() (*ui, error) {
-	u := &ui{static: make(map[string]staticFile)}
-	for name, ctype := range map[string]string{
-		styleFile:  "text/css; charset=utf-8",
-		scriptFile: "text/javascript; charset=utf-8",
-	} {
-		body, err := assetFS.ReadFile("assets/" + name)
-		if err != nil {
-			return nil, fmt.Errorf("static file: %w", err)
-		}
-		sum := sha256.Sum256(body)
-		u.static[name] = staticFile{
-			body:    body,
-			ctype:   ctype,
-			version: hex.EncodeToString(sum[:6]),
-		}
+	static, err := fs.Sub(assetFS, "assets")
+	if err != nil {
+		return nil, err
 	}
-	return u, nil
-}
-
-// staticURL names a file with its content hash, so browsers may cache it for good and still fetch
-// a changed file after a deploy.
-func (u *ui) staticURL(name string) string {
-	return "/static/" + name + "?v=" + u.static[name].version
+	a, err := web.NewAssets(static, "/static/")
+	if err != nil {
+		return nil, err
+	}
+	return &ui{assets: a}, nil
 }
 
 // pageView is what the page shows.
@@ -118,23 +96,4 @@ func (u *ui) render(v pageView) ([]byte, error) {
 		return nil, fmt.Errorf("render page: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-// serveStatic answers /static/{name}. A request that names the current version may be cached for
-// a year; any other must revalidate (the ETag makes that a 304).
-func (u *ui) serveStatic(w http.ResponseWriter, r *http.Request, name string) bool {
-	f, ok := u.static[name]
-	if !ok {
-		return false
-	}
-	h := w.Header()
-	h.Set("Content-Type", f.ctype)
-	h.Set("ETag", `"`+f.version+`"`)
-	if r.URL.Query().Get("v") == f.version {
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		h.Set("Cache-Control", "no-cache")
-	}
-	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))
-	return true
 }

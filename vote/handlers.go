@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"net/http"
-	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/web"
 )
 
 // handleBallot shows the ballot, and the visitor's current choice when they have one.
@@ -68,7 +66,7 @@ func handleAPIVote(s *site, m *metrics, opts ballot.Options, box *ballotBox, coo
 		}
 		cookies.setChoice(w, r, opt.Key)
 		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusAccepted, "application/json", response{Vote: opt.Key, Voter: string(voter)[:8]})
+		web.Encode(w, http.StatusAccepted, response{Vote: opt.Key, Voter: string(voter)[:8]})
 	}
 }
 
@@ -78,27 +76,7 @@ func handleOptions(opts ballot.Options) http.HandlerFunc {
 		Options ballot.Options `json:"options"`
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, "application/json", response{Options: opts})
-	}
-}
-
-// handleStatic serves the embedded assets under their hashed names.
-func handleStatic(s *site) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		f, fresh, ok := s.assets.lookup(chi.URLParam(r, "file"))
-		if !ok {
-			s.fail(w, r, errNotFound)
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Type", contentType(f.hashedName))
-		if fresh {
-			h.Set("Cache-Control", "public, max-age=31536000, immutable")
-			h.Set("ETag", `"`+f.hash+`"`)
-		} else {
-			h.Set("Cache-Control", "no-cache")
-		}
-		http.ServeContent(w, r, f.hashedName, time.Time{}, bytes.NewReader(f.body))
+		web.Encode(w, http.StatusOK, response{Options: opts})
 	}
 }
 

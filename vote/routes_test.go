@@ -497,9 +497,9 @@ func TestStatic(t *testing.T) {
 		{icon[1], "image/svg+xml", "public, max-age=31536000, immutable", 200},
 		// Another build's hash (a rolling update): the current file, not cached for long.
 		{"/static/style.000000000000.css", "text/css; charset=utf-8", "no-cache", 200},
-		{"/static/style.css", "text/html; charset=utf-8", "no-store", 404},
-		{"/static/missing.000000000000.css", "text/html; charset=utf-8", "no-store", 404},
-		{"/static/..%2fballot.html", "text/html; charset=utf-8", "no-store", 404},
+		{"/static/style.css", "application/problem+json", "no-store", 404},
+		{"/static/missing.000000000000.css", "application/problem+json", "no-store", 404},
+		{"/static/..%2fballot.html", "application/problem+json", "no-store", 404},
 	}
 	for _, tt := range tests {
 		res, body := ts.serve(t, httptest.NewRequest(http.MethodGet, tt.path, nil))
@@ -561,7 +561,7 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		res, _ := ts.serve(t, req)
 		h := res.Header
 		if h.Get("Content-Security-Policy") != "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'" ||
-			h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "same-origin" {
+			h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "same-origin" || h.Get("Cross-Origin-Opener-Policy") != "same-origin" {
 			t.Errorf("%s %s (%d): security headers %v", req.Method, req.URL, res.StatusCode, h)
 		}
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/go-voting-app/voting-app/platform/queue"
 )
 
-// ConsumerSettings tune the consume loop.
-type ConsumerSettings struct {
+// consumerSettings tune the consume loop.
+type consumerSettings struct {
 	BatchSize   int           // entries per read
 	Block       time.Duration // how long a read waits for new entries
 	ClaimIdle   time.Duration // an entry pending this long at another consumer is taken over
@@ -25,13 +25,13 @@ type ConsumerSettings struct {
 	Concurrency int           // batches in flight at once
 }
 
-// Consumer is the worker's loop: fetch a batch, apply it in one transaction, then acknowledge it.
-type Consumer struct {
+// consumer is the worker's loop: fetch a batch, apply it in one transaction, then acknowledge it.
+type consumer struct {
 	stream *queue.Group
 	store  *postgres.Store
 	log    *slog.Logger
 	m      *metrics
-	cfg    ConsumerSettings
+	cfg    consumerSettings
 
 	lastClaim atomic.Int64 // unix nanos of the last reclaim scan
 	lastTrim  atomic.Int64
@@ -40,7 +40,7 @@ type Consumer struct {
 
 // Run consumes until ctx is cancelled. On cancel, batches in flight are finished (applied and
 // acknowledged) unless a dependency is down, in which case they stay pending for a reclaim.
-func (c *Consumer) Run(ctx context.Context) error {
+func (c *consumer) Run(ctx context.Context) error {
 	if err := c.retry(ctx, "redis", nil, c.stream.EnsureGroup); err != nil {
 		return nil // stopped before Redis came up
 	}
@@ -75,7 +75,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-func (c *Consumer) loop(ctx context.Context) {
+func (c *consumer) loop(ctx context.Context) {
 	for ctx.Err() == nil {
 		msgs, err := c.fetch(ctx)
 		if err != nil {
@@ -101,7 +101,7 @@ func (c *Consumer) loop(ctx context.Context) {
 
 // fetch returns the next batch: entries drained from the classic list are put on the stream
 // first; then, when a reclaim is due, entries abandoned by dead consumers; otherwise new entries.
-func (c *Consumer) fetch(ctx context.Context) ([]queue.Entry, error) {
+func (c *consumer) fetch(ctx context.Context) ([]queue.Entry, error) {
 	if moved, err := c.stream.DrainLegacy(ctx, c.cfg.BatchSize); err != nil {
 		return nil, err
 	} else if moved > 0 {
@@ -115,7 +115,7 @@ func (c *Consumer) fetch(ctx context.Context) ([]queue.Entry, error) {
 
 // reclaim scans the group's pending list for entries idle longer than ClaimIdle, at most once per
 // ClaimEvery, and returns the first page it takes over. The next page comes on the next call.
-func (c *Consumer) reclaim(ctx context.Context) ([]queue.Entry, error) {
+func (c *consumer) reclaim(ctx context.Context) ([]queue.Entry, error) {
 	now := time.Now().UnixNano()
 	if now-c.lastClaim.Load() < int64(c.cfg.ClaimEvery) || !c.claimMu.TryLock() {
 		return nil, nil
@@ -144,7 +144,7 @@ func (c *Consumer) reclaim(ctx context.Context) ([]queue.Entry, error) {
 // handle decodes, applies and acknowledges one batch. Postgres or Redis being down stops it in
 // place: it retries with backoff and acknowledges nothing until the votes are committed. When ctx
 // is cancelled during such an outage it gives up, and the entries stay pending for a reclaim.
-func (c *Consumer) handle(ctx context.Context, msgs []queue.Entry) {
+func (c *consumer) handle(ctx context.Context, msgs []queue.Entry) {
 	start := time.Now()
 	votes := make([]ballot.Vote, 0, len(msgs))
 	ids := make([]string, 0, len(msgs))
@@ -204,7 +204,7 @@ func (c *Consumer) handle(ctx context.Context, msgs []queue.Entry) {
 
 // maybeTrim trims acknowledged entries and refreshes the backlog gauges, at most once per
 // TrimEvery, and whenever the stream has run dry.
-func (c *Consumer) maybeTrim(ctx context.Context, idle bool) {
+func (c *consumer) maybeTrim(ctx context.Context, idle bool) {
 	now := time.Now().UnixNano()
 	last := c.lastTrim.Load()
 	if !idle && now-last < int64(c.cfg.TrimEvery) || !c.lastTrim.CompareAndSwap(last, now) {
@@ -226,7 +226,7 @@ func (c *Consumer) maybeTrim(ctx context.Context, idle bool) {
 // and calling between (if not nil) before each wait. Each attempt gets its own deadline and is not
 // cut short by ctx, so a batch under way when the stop signal arrives still commits; ctx only ends
 // the waiting between attempts. It returns ctx.Err() when stopped before success.
-func (c *Consumer) retry(ctx context.Context, dependency string, between func(), fn func(context.Context) error) error {
+func (c *consumer) retry(ctx context.Context, dependency string, between func(), fn func(context.Context) error) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)

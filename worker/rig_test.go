@@ -68,7 +68,7 @@ func quietLog() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-var fastSettings = ConsumerSettings{
+var fastSettings = consumerSettings{
 	BatchSize:   100,
 	Block:       50 * time.Millisecond,
 	ClaimIdle:   200 * time.Millisecond,
@@ -78,8 +78,8 @@ var fastSettings = ConsumerSettings{
 	Concurrency: 2,
 }
 
-func (r *rig) consumer(name string, cs ConsumerSettings) *Consumer {
-	return &Consumer{
+func (r *rig) consumer(name string, cs consumerSettings) *consumer {
+	return &consumer{
 		stream: queue.NewGroup(r.rdb, queue.GroupConfig{Stream: r.stream, Group: r.group, Consumer: name, Legacy: r.legacy}),
 		store:  postgres.NewStore(r.pool),
 		log:    quietLog().With("consumer", name),
@@ -89,7 +89,7 @@ func (r *rig) consumer(name string, cs ConsumerSettings) *Consumer {
 }
 
 // start runs a consumer until the returned stop function is called; stop waits for it to return.
-func (r *rig) start(c *Consumer) (stop func()) {
+func (r *rig) start(c *consumer) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()

@@ -30,7 +30,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	consumerName := env.String("CONSUMER_NAME", hostname)
 	legacyList := env.String("LEGACY_LIST", "")
 	migrate := env.Bool("MIGRATE", true)
-	cs := ConsumerSettings{
+	cs := consumerSettings{
 		BatchSize:   env.Int("BATCH_SIZE", 1000, 1, 10_000),
 		Block:       env.Duration("BATCH_WAIT", 2*time.Second, 10*time.Millisecond, time.Minute),
 		ClaimIdle:   env.Duration("CLAIM_IDLE", 30*time.Second, 10*time.Millisecond, time.Hour),
@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}},
 	)
 	reg := ops.NewRegistry("worker")
-	consumer := &Consumer{
+	c := &consumer{
 		stream: queue.NewGroup(rdb, queue.GroupConfig{
 			Stream: qCfg.Stream, Group: group, Consumer: consumerName, Legacy: legacyList,
 		}),
@@ -103,7 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	g.Go(func() error {
 		if migrate {
-			err := consumer.retry(gctx, "postgres", nil, func(ctx context.Context) error {
+			err := c.retry(gctx, "postgres", nil, func(ctx context.Context) error {
 				return migrations.Up(ctx, pool, log)
 			})
 			if err != nil {
@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		migrated.Store(true)
 		log.Info("ready")
-		err := consumer.Run(gctx)
+		err := c.Run(gctx)
 		log.Info("consumer stopped")
 		return err
 	})

@@ -31,14 +31,19 @@ type Config struct {
 	StatementTimeout time.Duration
 }
 
-// ConfigFromEnv reads DATABASE_URL and DATABASE_PASSWORD / DATABASE_PASSWORD_FILE.
+// ConfigFromEnv reads DATABASE_URL and DATABASE_PASSWORD / DATABASE_PASSWORD_FILE, and, for a
+// service that keeps a pool (maxConns > 0, its default size), DATABASE_MAX_CONNS. A service without
+// a pool passes 0 and does not take the variable: setting it would change nothing.
 func ConfigFromEnv(env *config.Env, appName string, maxConns int) Config {
-	return Config{
+	cfg := Config{
 		URL:      env.String("DATABASE_URL", ""),
 		Password: env.Secret("DATABASE_PASSWORD"),
 		AppName:  appName,
-		MaxConns: int32(env.Int("DATABASE_MAX_CONNS", maxConns, 1, 1000)),
 	}
+	if maxConns > 0 {
+		cfg.MaxConns = int32(env.Int("DATABASE_MAX_CONNS", maxConns, 1, 1000))
+	}
+	return cfg
 }
 
 // Open returns a connection pool. It does not wait for the server: a service starts, reports not

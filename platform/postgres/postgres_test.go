@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/config"
 	"github.com/go-voting-app/voting-app/platform/postgres"
 	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
 	"github.com/go-voting-app/voting-app/testkit"
@@ -224,5 +225,35 @@ func TestBadURLDoesNotLeakThePassword(t *testing.T) {
 	_, err = postgres.ConnConfig(postgres.Config{URL: "postgres://u:hunter2@h:notaport/db"})
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// DATABASE_MAX_CONNS belongs to services with a pool; one without (result) neither reads nor
+// validates it.
+func TestConfigFromEnvMaxConns(t *testing.T) {
+	tests := []struct {
+		value    string
+		maxConns int
+		want     int32
+		wantErr  bool
+	}{
+		{"", 8, 8, false},
+		{"20", 8, 20, false},
+		{"many", 8, 0, true},
+		{"0", 8, 0, true},
+		{"20", 0, 0, false},
+		{"many", 0, 0, false},
+	}
+	for _, tt := range tests {
+		env := config.New(func(k string) string {
+			if k == "DATABASE_MAX_CONNS" {
+				return tt.value
+			}
+			return ""
+		})
+		cfg := postgres.ConfigFromEnv(env, "test", tt.maxConns)
+		if err := env.Err(); (err != nil) != tt.wantErr || (!tt.wantErr && cfg.MaxConns != tt.want) {
+			t.Errorf("DATABASE_MAX_CONNS=%q, default %d: MaxConns %d, err %v", tt.value, tt.maxConns, cfg.MaxConns, err)
+		}
 	}
 }
