@@ -81,6 +81,10 @@ func (b *bench) drain(ctx context.Context) error {
 // votes as the worker will decode them and the tally they must end in.
 func preload(ctx context.Context, rdb *redis.Client, stream string, n, voters int) ([]ballot.Vote, map[string]int64, error) {
 	rdb.Del(ctx, stream)
+	target := queue.NewStream(rdb, stream)
+	if err := target.Create(ctx); err != nil {
+		return nil, nil, err
+	}
 	ids := make([]string, voters)
 	for v := range voters {
 		ids[v] = fmt.Sprintf("%032x", v)
@@ -88,7 +92,6 @@ func preload(ctx context.Context, rdb *redis.Client, stream string, n, voters in
 	last := make([]string, voters)
 	votes := make([]ballot.Vote, 0, n)
 	castAt := time.Now()
-	target := queue.NewStream(rdb, stream)
 	casts := make([]queue.Cast, 0, drainBatch)
 	for i := range n {
 		v, opt := voterOf(i, voters), optionOf(i)

@@ -49,6 +49,7 @@ func newLimitedTestServer(t testing.TB, redisURL, stream string, opts ballot.Opt
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rdb.Close() })
+	createStream(t, rdb, stream)
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg, opts)
 	box := &ballotBox{stream: queue.NewStream(rdb, stream), timeout: time.Second, metrics: m}
@@ -134,4 +135,25 @@ func voterCookieOf(id ballot.VoterID) *http.Cookie {
 
 func testutilCount(ts *testServer, option string) float64 {
 	return testutil.ToFloat64(ts.metrics.votes.WithLabelValues(option))
+}
+
+// createStream creates the stream and its consumer group, as a worker does on its first start:
+// the vote service appends only to a stream that exists.
+func createStream(t testing.TB, rdb *redis.Client, stream string) {
+	t.Helper()
+	g := queue.NewGroup(rdb, queue.GroupConfig{Stream: stream, Group: queue.DefaultGroup, Consumer: "test"})
+	if _, err := g.EnsureGroup(context.Background(), ballot.Position{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// createStreamAt is createStream on the server at url.
+func createStreamAt(t testing.TB, url, stream string) {
+	t.Helper()
+	rdb, err := queue.Open(queue.Config{URL: url}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	createStream(t, rdb, stream)
 }

@@ -18,6 +18,7 @@ import (
 // TestRun starts the whole program as main does, and votes over real HTTP like a browser.
 func TestRun(t *testing.T) {
 	redisURL, prefix := testkit.Redis(t)
+	createStreamAt(t, redisURL, prefix+"votes")
 	env := map[string]string{
 		"HTTP_ADDR":   "127.0.0.1:0",
 		"OPS_ADDR":    "127.0.0.1:0",

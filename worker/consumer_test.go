@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
@@ -35,7 +36,7 @@ func TestCrashAfterCommitBeforeAckCountsNothingTwice(t *testing.T) {
 	want := r.add(randomVotes(2, 500, 100)...)
 
 	dying := r.consumer("dying", fastSettings)
-	if err := dying.stream.EnsureGroup(ctx); err != nil {
+	if _, err := dying.stream.EnsureGroup(ctx, ballot.Position{}); err != nil {
 		t.Fatal(err)
 	}
 	msgs, err := dying.stream.ReadNew(ctx, 500, 0)
@@ -68,7 +69,7 @@ func TestCrashBeforeCommitLosesNothing(t *testing.T) {
 	want := r.add(randomVotes(3, 300, 50)...)
 
 	dying := r.consumer("dying", fastSettings)
-	if err := dying.stream.EnsureGroup(ctx); err != nil {
+	if _, err := dying.stream.EnsureGroup(ctx, ballot.Position{}); err != nil {
 		t.Fatal(err)
 	}
 	msgs, err := dying.stream.ReadNew(ctx, 300, 0)
@@ -99,7 +100,7 @@ func TestRestartedConsumerFinishesItsOwnPendingEntries(t *testing.T) {
 	slow := fastSettings
 	slow.ClaimIdle = time.Hour // no reclaiming: only the own-pending path can pick them up
 	c := r.consumer("same-name", slow)
-	if err := c.stream.EnsureGroup(ctx); err != nil {
+	if _, err := c.stream.EnsureGroup(ctx, ballot.Position{}); err != nil {
 		t.Fatal(err)
 	}
 	if msgs, err := c.stream.ReadNew(ctx, 250, 0); err != nil || len(msgs) != 250 {
@@ -237,10 +238,11 @@ func TestDepartedConsumersAreForgotten(t *testing.T) {
 	r := defaultRig(t)
 	ctx := context.Background()
 	ghost := r.consumer("ghost", fastSettings)
-	if err := ghost.stream.EnsureGroup(ctx); err != nil {
+	if _, err := ghost.stream.EnsureGroup(ctx, ballot.Position{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ghost.stream.ReadNew(ctx, 10, -1); err != nil { // an empty read registers the name
+	// A consumer that registered and never held anything (an empty read does not register one).
+	if err := r.rdb.XGroupCreateConsumer(ctx, r.stream, r.group, "ghost").Err(); err != nil {
 		t.Fatal(err)
 	}
 	want := r.add(randomVotes(11, 20, 10)...)

@@ -14,6 +14,10 @@ type metrics struct {
 	trimmed      prometheus.Counter
 	lag          prometheus.Gauge
 	pending      prometheus.Gauge
+	oldestAge    prometheus.Gauge
+	consecutive  *prometheus.GaugeVec
+	stalled      prometheus.Gauge
+	panics       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -38,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "worker_dead_letters_total",
-			Help: "Malformed entries moved to the dead-letter stream, by kind.",
+			Help: "Entries moved to the dead-letter stream, by kind: a decoding kind of package queue, rejected_by_database or panic.",
 		}, []string{"kind"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "worker_retries_total",
@@ -64,8 +68,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "worker_stream_pending",
 			Help: "Entries delivered to the group but not yet acknowledged.",
 		}),
+		oldestAge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "worker_oldest_pending_age_seconds",
+			Help: "Age of the oldest entry the group has not acknowledged, delivered or not (by its stream time; 0 when none).",
+		}),
+		consecutive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "worker_consecutive_failures",
+			Help: "Failed attempts against a dependency since its last success.",
+		}, []string{"dependency"}),
+		stalled: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "worker_stalled",
+			Help: "1 while nothing has been committed for STALL_AFTER although entries wait for this worker.",
+		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_batch_panics_total",
+			Help: "Panics recovered while handling batches; the worker and its loops went on.",
+		}),
+	}
+	for _, d := range []string{"postgres", "redis"} {
+		m.consecutive.WithLabelValues(d)
+		m.retries.WithLabelValues(d)
 	}
 	reg.MustRegister(m.batchSize, m.batchSeconds, m.entries, m.applied, m.deadLetters, m.retries,
-		m.reclaimed, m.legacyMoved, m.trimmed, m.lag, m.pending)
+		m.reclaimed, m.legacyMoved, m.trimmed, m.lag, m.pending, m.oldestAge, m.consecutive, m.stalled, m.panics)
 	return m
 }

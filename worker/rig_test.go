@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,8 +52,14 @@ func newRig(t testing.TB, dbURL, redisURL, prefix string) *rig {
 	}
 	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { rdb.Close() })
-	return &rig{t: t, pool: pool, rdb: rdb, stream: prefix + "votes", group: "workers",
+	r := &rig{t: t, pool: pool, rdb: rdb, stream: prefix + "votes", group: "workers",
 		dead: prefix + "votes:dead", legacy: prefix + "classic"}
+	// The stream exists, as after a worker's first start, so votes can be added before one runs.
+	g := queue.NewGroup(rdb, queue.GroupConfig{Stream: r.stream, Group: r.group, Consumer: "rig"})
+	if _, err := g.EnsureGroup(ctx, ballot.Position{}); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // defaultRig uses the package's shared servers.
@@ -75,6 +82,7 @@ var fastSettings = consumerSettings{
 	ClaimEvery:  50 * time.Millisecond,
 	TrimEvery:   20 * time.Millisecond,
 	MaxBackoff:  50 * time.Millisecond,
+	StallAfter:  time.Second,
 	Concurrency: 2,
 }
 
@@ -85,6 +93,7 @@ func (r *rig) consumer(name string, cs consumerSettings) *consumer {
 		log:    quietLog().With("consumer", name),
 		m:      newMetrics(ops.NewRegistry("worker")),
 		cfg:    cs,
+		health: newHealth(cs.StallAfter, time.Now()),
 	}
 }
 
@@ -119,10 +128,18 @@ func (r *rig) add(votes ...cast) map[string]string {
 		casts[i] = queue.Cast{Voter: ballot.VoterID(v.voter), Option: v.option, At: time.Now()}
 		want[v.voter] = v.option
 	}
-	if _, err := queue.NewStream(r.rdb, r.stream).Append(context.Background(), casts...); err != nil {
-		r.t.Fatal(err)
+	// Only a worker creates the stream; like a voter who got a 503, try again until one has.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := queue.NewStream(r.rdb, r.stream).Append(context.Background(), casts...)
+		if err == nil {
+			return want
+		}
+		if !errors.Is(err, queue.ErrNoStream) || time.Now().After(deadline) {
+			r.t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return want
 }
 
 // randomVotes returns n votes from the given number of voters, many of whom change their mind.

@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ClaimEvery:  env.Duration("CLAIM_INTERVAL", 5*time.Second, 10*time.Millisecond, time.Hour),
 		TrimEvery:   env.Duration("TRIM_INTERVAL", time.Second, 10*time.Millisecond, time.Hour),
 		MaxBackoff:  env.Duration("MAX_BACKOFF", 5*time.Second, 10*time.Millisecond, 5*time.Minute),
+		StallAfter:  env.Duration("STALL_AFTER", time.Minute, time.Second, 24*time.Hour),
 		Concurrency: env.Int("CONCURRENCY", 2, 1, 64),
 	}
 	if cs.ClaimIdle < 3*cs.MaxBackoff {
@@ -56,7 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	app.LogStart(log)
 	log.Info("consuming", "stream", qCfg.Stream, "group", group, "consumer", consumerName,
-		"batch_size", cs.BatchSize, "concurrency", cs.Concurrency, "legacy_list", legacyList)
+		"batch_size", cs.BatchSize, "concurrency", cs.Concurrency, "stall_after", cs.StallAfter.String(),
+		"legacy_list", legacyList)
 
 	// Dependencies. Both connect lazily: the worker starts while they are down.
 	pool, err := postgres.Open(ctx, dbCfg)
@@ -72,7 +74,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer rdb.Close()
 
 	var migrated atomic.Bool
+	h := newHealth(cs.StallAfter, time.Now())
 	probe := ops.NewProbe(
+		ops.Check{Name: "consumer", Fn: h.Check},
 		ops.Check{Name: "redis", Fn: queue.Ping(rdb)},
 		ops.Check{Name: "postgres", Fn: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
@@ -89,10 +93,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		stream: queue.NewGroup(rdb, queue.GroupConfig{
 			Stream: qCfg.Stream, Group: group, Consumer: consumerName, Legacy: legacyList,
 		}),
-		store: postgres.NewStore(pool),
-		log:   log,
-		m:     newMetrics(reg),
-		cfg:   cs,
+		store:  postgres.NewStore(pool),
+		log:    log,
+		m:      newMetrics(reg),
+		cfg:    cs,
+		health: h,
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

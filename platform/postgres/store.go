@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -44,11 +45,39 @@ ON CONFLICT DO NOTHING`
 
 // Apply writes a batch in one transaction: the latest vote per voter into votes, and every vote
 // into vote_history. It returns how many voters' stored votes changed. The vote_totals triggers
-// keep the tally and NOTIFY readers, on commit.
+// keep the tally and NOTIFY readers, on commit. Any split of a batch applied in any order ends in
+// the same state, since a vote only replaces an older one: a caller may apply parts of a batch
+// that failed separately.
 func (s *Store) Apply(ctx context.Context, votes []ballot.Vote) (int64, error) {
 	if len(votes) == 0 {
 		return 0, nil
 	}
+	// A pgx batch is one round trip and runs as one implicit transaction: both statements commit
+	// together or not at all.
+	b, changed := applyBatch(votes)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return 0, fmt.Errorf("apply batch of %d votes: %w", len(votes), err)
+	}
+	return *changed, nil
+}
+
+// Try runs Apply's statements for votes in a transaction that is rolled back: it says whether the
+// database would take them, and changes nothing (no row, no total, no notification). The worker
+// asks it about a vote it knows is valid before it blames a failure on another vote's data.
+func (s *Store) Try(ctx context.Context, votes []ballot.Vote) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("try %d votes: %w", len(votes), err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	b, _ := applyBatch(votes)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("try %d votes: %w", len(votes), err)
+	}
+	return nil
+}
+
+func applyBatch(votes []ballot.Vote) (*pgx.Batch, *int64) {
 	latest := ballot.Latest(votes)
 	slices.SortFunc(latest, func(a, b ballot.Vote) int { return strings.Compare(a.Voter, b.Voter) })
 
@@ -68,17 +97,28 @@ func (s *Store) Apply(ctx context.Context, votes []ballot.Vote) (int64, error) {
 		hms[i], hseq[i], hids[i], hopts[i], hat[i] = v.Position.Ms, v.Position.Seq, v.Voter, v.Option, v.CastAt
 	}
 
-	// A pgx batch is one round trip and runs as one implicit transaction: both statements commit
-	// together or not at all.
-	var changed int64
+	changed := new(int64)
 	b := &pgx.Batch{}
 	b.Queue(upsertVotes, ids, opts, ms, seq, at).Exec(func(ct pgconn.CommandTag) error {
-		changed = ct.RowsAffected()
+		*changed = ct.RowsAffected()
 		return nil
 	})
 	b.Queue(appendHistory, hms, hseq, hids, hopts, hat)
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return 0, fmt.Errorf("apply batch of %d votes: %w", len(votes), err)
+	return b, changed
+}
+
+// LastPosition is the position of the newest vote applied: the stream's floor, below which no new
+// entry may fall (see queue.Group.EnsureGroup). Every applied vote is in vote_history, whose key
+// is the position, so this is one step down an index.
+func (s *Store) LastPosition(ctx context.Context) (ballot.Position, error) {
+	var p ballot.Position
+	err := s.pool.QueryRow(ctx, `SELECT stream_ms, stream_seq FROM vote_history
+		ORDER BY stream_ms DESC, stream_seq DESC LIMIT 1`).Scan(&p.Ms, &p.Seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ballot.Position{}, nil
 	}
-	return changed, nil
+	if err != nil {
+		return ballot.Position{}, fmt.Errorf("newest stored vote: %w", err)
+	}
+	return p, nil
 }

@@ -24,6 +24,21 @@ const (
 // the limit matches the classic table's varchar(255) with plenty of margin.
 const MaxEntryVoterLen = 64
 
+// A vote's cast time must be one Postgres can store and that makes sense for its entry:
+//
+//   - after the Unix epoch and no later than the year 9999 (Postgres stores far more, but a time
+//     outside these years is no time a vote was cast);
+//   - at most MaxCastAhead after the time in the entry's ID. A vote is cast before Redis stores it,
+//     so only clock skew between the vote service's host and Redis's can put it later; a day covers
+//     any time-zone mistake (the largest offset is 14 hours).
+//
+// There is deliberately no bound below the entry's time: entry IDs never go backwards, so after a
+// clock that ran ahead, or an explicit ID, they can stay ahead of real time for a while, and a vote
+// cast now then carries a time well before its ID's.
+const MaxCastAhead = 24 * time.Hour
+
+var maxCastAt = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC)
+
 // Entry is one stream entry as read: its ID and its fields, as the Redis client returns them.
 type Entry struct {
 	ID     string
@@ -130,7 +145,23 @@ func Decode(e Entry) (ballot.Vote, error) {
 		}
 		castAt = time.UnixMilli(ms)
 	}
+	if err := checkCastAt(pos, castAt); err != nil {
+		return ballot.Vote{}, err
+	}
 	return newVote(pos, voter, option, castAt)
+}
+
+// checkCastAt applies the bounds above. Without a ts field the cast time is the ID's, which the
+// absolute bounds still check: an explicit ID can name any millisecond.
+func checkCastAt(pos ballot.Position, castAt time.Time) error {
+	if castAt.UnixMilli() <= 0 || castAt.After(maxCastAt) {
+		return malformed(BadCastAt, "cast time %d ms is outside the years 1970 to 9999", castAt.UnixMilli())
+	}
+	if stored := time.UnixMilli(pos.Ms); castAt.Sub(stored) > MaxCastAhead {
+		return malformed(BadCastAt, "cast time %s is more than %s after the entry's time %s",
+			castAt.UTC().Format(time.RFC3339), MaxCastAhead, stored.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // decodeLegacy reads the classic vote app's wire format: JSON {"voter_id": "...", "vote": "a"}.
@@ -145,7 +176,11 @@ func decodeLegacy(pos ballot.Position, payload string) (ballot.Vote, error) {
 	if v.VoterID == nil || v.Vote == nil {
 		return ballot.Vote{}, malformed(BadLegacy, "legacy payload needs string fields voter_id and vote")
 	}
-	return newVote(pos, *v.VoterID, *v.Vote, time.UnixMilli(pos.Ms))
+	castAt := time.UnixMilli(pos.Ms)
+	if err := checkCastAt(pos, castAt); err != nil {
+		return ballot.Vote{}, err
+	}
+	return newVote(pos, *v.VoterID, *v.Vote, castAt)
 }
 
 func newVote(pos ballot.Position, voter, option string, castAt time.Time) (ballot.Vote, error) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -56,14 +57,51 @@ const (
 	deadFieldMax  = 16
 )
 
-// EnsureGroup creates the consumer group (and the stream) if needed. A new group starts at the
-// beginning of the stream, so votes cast before the first worker started are not skipped.
-func (g *Group) EnsureGroup(ctx context.Context) error {
-	err := g.rdb.XGroupCreateMkStream(ctx, g.key, g.group, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return fmt.Errorf("create consumer group: %w", err)
+// ensureScript makes the stream and its group exist, and makes every entry added from now on
+// come after floor (ARGV[2], "ms-seq"): the position of the newest vote already stored. Redis keeps
+// a stream's IDs increasing only while it keeps the stream; one that lost its data (no
+// persistence, a lost append-only file, a FLUSHALL) and runs on a host whose clock is behind would
+// hand out IDs below votes already stored, and those newer votes would lose to older ones. Only
+// this script creates the stream (the vote service appends with NOMKSTREAM), so no entry can get
+// in before the floor is set. A group it creates starts at the beginning of the stream, so votes
+// cast before the first worker started are not skipped. It returns 1 when it created the stream.
+var ensureScript = redis.NewScript(`
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local created = 0
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+  created = 1
+else
+  local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+  if not ok and not string.find(tostring(err), 'BUSYGROUP') then
+    return redis.error_reply(tostring(err))
+  end
+end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local last
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then last = info[i + 1] end
+end
+local lms, lseq = parse(last)
+local fms, fseq = parse(ARGV[2])
+if fms > lms or (fms == lms and fseq > lseq) then
+  redis.call('XSETID', KEYS[1], ARGV[2])
+end
+return created
+`)
+
+// EnsureGroup makes the stream and the consumer group exist, and makes sure that every entry
+// appended from now on comes after floor, the newest position already stored (see ensureScript).
+// It reports whether it created the stream: a stream that vanished means Redis lost its data.
+func (g *Group) EnsureGroup(ctx context.Context, floor ballot.Position) (created bool, err error) {
+	n, err := ensureScript.Run(ctx, g.rdb, []string{g.key}, g.group, FormatID(floor)).Int()
+	if err != nil {
+		return false, fmt.Errorf("create stream and consumer group: %w", err)
 	}
-	return nil
+	return n == 1, nil
 }
 
 // IsNoGroup reports the error Redis gives when the stream or group vanished (FLUSHALL, a Redis
@@ -197,39 +235,53 @@ func truncateName(k string) string {
 	return k
 }
 
+// forgetScript deletes the consumers of group ARGV[1], other than ARGV[2], that hold no pending
+// entries and have been idle for at least ARGV[3] ms. Checking and deleting in one script is what
+// makes it safe: a consumer that read between a separate XINFO and XGROUP DELCONSUMER would lose
+// the entries it just read, since DELCONSUMER drops its pending list with it.
+var forgetScript = redis.NewScript(`
+local deleted = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[2] and f['pending'] == 0 and f['idle'] >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    deleted = deleted + 1
+  end
+end
+return deleted
+`)
+
+// leaveScript deletes consumer ARGV[2] if it holds no pending entries, checked in the same step.
+var leaveScript = redis.NewScript(`
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] == ARGV[2] and f['pending'] == 0 then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    return 1
+  end
+end
+return 0
+`)
+
 // Forget deletes the consumers of the group, other than this one, that hold no pending entries and
 // have not read for longer than idle: replaced containers and pods, whose names (hostnames) are
 // never used again. Deleting a consumer with nothing pending loses nothing; a live one that was
 // merely idle is recreated by its next read.
 func (g *Group) Forget(ctx context.Context, idle time.Duration) (int, error) {
-	consumers, err := g.rdb.XInfoConsumers(ctx, g.key, g.group).Result()
+	n, err := forgetScript.Run(ctx, g.rdb, []string{g.key}, g.group, g.consumer, idle.Milliseconds()).Int()
 	if err != nil {
-		return 0, fmt.Errorf("list consumers: %w", err)
+		return 0, fmt.Errorf("forget departed consumers: %w", err)
 	}
-	forgotten := 0
-	for _, c := range consumers {
-		if c.Name == g.consumer || c.Pending > 0 || c.Idle < idle {
-			continue
-		}
-		if err := g.rdb.XGroupDelConsumer(ctx, g.key, g.group, c.Name).Err(); err != nil {
-			return forgotten, fmt.Errorf("delete consumer: %w", err)
-		}
-		forgotten++
-	}
-	return forgotten, nil
+	return n, nil
 }
 
 // Leave deletes this consumer from the group if it holds no pending entries, so a clean shutdown
 // leaves no name behind. With entries pending it stays, for a restart or a reclaim to finish them.
 func (g *Group) Leave(ctx context.Context) error {
-	consumers, err := g.rdb.XInfoConsumers(ctx, g.key, g.group).Result()
-	if err != nil {
-		return fmt.Errorf("list consumers: %w", err)
-	}
-	for _, c := range consumers {
-		if c.Name == g.consumer && c.Pending == 0 {
-			return g.rdb.XGroupDelConsumer(ctx, g.key, g.group, c.Name).Err()
-		}
+	if err := leaveScript.Run(ctx, g.rdb, []string{g.key}, g.group, g.consumer).Err(); err != nil {
+		return fmt.Errorf("leave the consumer group: %w", err)
 	}
 	return nil
 }
@@ -239,12 +291,21 @@ type Backlog struct {
 	Trimmed int64 // entries removed by this trim
 	Lag     int64 // entries not yet delivered to the group; -1 when Redis cannot tell
 	Pending int64 // entries delivered but not acknowledged
+	Own     int64 // of those, the ones this consumer holds
+	// Undelivered says an entry waits that no consumer of the group has read yet.
+	Undelivered bool
+	// Oldest is the position of the oldest entry the group has not acknowledged, delivered or not;
+	// Waiting is false when there is none.
+	Oldest  ballot.Position
+	Waiting bool
 }
 
 // trimScript removes the entries every consumer group on the stream has acknowledged, and nothing
 // else: the cut is the oldest entry still pending in any group, or the one after the last delivered
 // entry when a group has nothing pending. Being a script, it reads and trims atomically, so no
-// entry delivered in between can be cut. Stream IDs are compared as numbers (ms, then seq).
+// entry delivered in between can be cut. Stream IDs are compared as numbers (ms, then seq). For
+// group ARGV[1] it also returns its lag and pending count, the count consumer ARGV[2] holds, its
+// oldest pending entry and its next undelivered one.
 var trimScript = redis.NewScript(`
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -252,13 +313,21 @@ local function parse(id)
 end
 local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
 local cut_ms, cut_seq
-local lag, pending = -1, 0
+local lag, pending, own, oldest, nextid = -1, 0, 0, '', ''
 for _, g in ipairs(groups) do
   local f = {}
   for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
   local ms, seq
+  local first = ''
   if f['pending'] > 0 then
-    ms, seq = parse(redis.call('XPENDING', KEYS[1], f['name'])[2])
+    local summary = redis.call('XPENDING', KEYS[1], f['name'])
+    first = summary[2]
+    ms, seq = parse(first)
+    if f['name'] == ARGV[1] and summary[4] then
+      for _, c in ipairs(summary[4]) do
+        if c[1] == ARGV[2] then own = tonumber(c[2]) end
+      end
+    end
   else
     ms, seq = parse(f['last-delivered-id'])
     seq = seq + 1
@@ -269,31 +338,55 @@ for _, g in ipairs(groups) do
   if f['name'] == ARGV[1] then
     lag = f['lag'] or -1
     pending = f['pending']
+    oldest = first
+    local after = redis.call('XRANGE', KEYS[1], '(' .. f['last-delivered-id'], '+', 'COUNT', 1)
+    if #after > 0 then nextid = after[1][1] end
   end
 end
-if cut_ms == nil then
-  return {0, lag, pending}
+local trimmed = 0
+if cut_ms ~= nil then
+  trimmed = redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f-%.0f', cut_ms, cut_seq))
 end
-local trimmed = redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f-%.0f', cut_ms, cut_seq))
-return {trimmed, lag, pending}
+return {trimmed, lag, pending, own, oldest, nextid}
 `)
 
 // Trim drops acknowledged entries so the stream stays bounded, and reports the backlog.
 func (g *Group) Trim(ctx context.Context) (Backlog, error) {
-	res, err := trimScript.Run(ctx, g.rdb, []string{g.key}, g.group).Int64Slice()
+	res, err := trimScript.Run(ctx, g.rdb, []string{g.key}, g.group, g.consumer).Slice()
 	if err != nil {
 		return Backlog{}, fmt.Errorf("trim stream: %w", err)
 	}
-	if len(res) != 3 {
+	if len(res) != 6 {
 		return Backlog{}, fmt.Errorf("trim stream: unexpected reply %v", res)
 	}
-	return Backlog{Trimmed: res[0], Lag: res[1], Pending: res[2]}, nil
+	var b Backlog
+	b.Trimmed, _ = res[0].(int64)
+	b.Lag, _ = res[1].(int64)
+	b.Pending, _ = res[2].(int64)
+	b.Own, _ = res[3].(int64)
+	for i, v := range res[4:] {
+		id, _ := v.(string)
+		if id == "" {
+			continue
+		}
+		b.Undelivered = b.Undelivered || i == 1
+		pos, err := ParseID(id)
+		if err != nil {
+			return Backlog{}, fmt.Errorf("trim stream: %w", err)
+		}
+		if !b.Waiting || pos.Less(b.Oldest) {
+			b.Oldest, b.Waiting = pos, true
+		}
+	}
+	return b, nil
 }
 
 // drainScript moves up to ARGV[1] entries from the head of the classic app's list onto the stream,
 // verbatim, in one atomic step: an entry is either still on the list or on the stream, never lost
-// in between. The classic vote app RPUSHes, so LPOP keeps the order votes were cast in.
+// in between. The classic vote app RPUSHes, so LPOP keeps the order votes were cast in. Like the
+// vote service, it never creates the stream: only EnsureGroup does, after setting the floor.
 var drainScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 local moved = 0
 for _ = 1, tonumber(ARGV[1]) do
   local v = redis.call('LPOP', KEYS[1])
