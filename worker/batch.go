@@ -79,9 +79,12 @@ func (c *consumer) handle(ctx context.Context, msgs []queue.Entry) {
 		return
 	}
 	dead = append(dead, rejected...)
-	var acked int64
+	var (
+		acked   int64
+		written []queue.DeadLetter
+	)
 	if err := c.retry(ctx, "redis", hold, func(ctx context.Context) (err error) {
-		acked, err = c.stream.Settle(ctx, ids, dead)
+		acked, written, err = c.stream.Settle(ctx, ids, dead)
 		return err
 	}); err != nil {
 		c.log.Warn("stopping with a batch applied but unacknowledged; a replay will change nothing", "entries", len(msgs))
@@ -93,7 +96,7 @@ func (c *consumer) handle(ctx context.Context, msgs []queue.Entry) {
 	c.m.batchSeconds.Observe(time.Since(start).Seconds())
 	c.m.entries.Add(float64(acked))
 	c.m.applied.Add(float64(changed))
-	for _, d := range dead {
+	for _, d := range written {
 		c.m.deadLetters.WithLabelValues(d.Kind).Inc()
 		c.log.Warn("entry dead-lettered", "id", d.ID, "kind", d.Kind, "reason", d.Reason)
 	}
@@ -139,6 +142,7 @@ func (b *batchRun) apply(ctx context.Context, items []item) (dead []queue.DeadLe
 	}
 	wait := backoff.Backoff{Min: 100 * time.Millisecond, Max: b.c.cfg.MaxBackoff}
 	for {
+		b.hold() // narrowing down takes attempts: keep the batch's entries ours meanwhile
 		err := b.c.retry(ctx, "postgres", b.hold, func(ctx context.Context) (err error) {
 			changed, err = b.c.store.Apply(ctx, votes(items))
 			return err

@@ -26,7 +26,10 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 
 // rig is one test's world: a migrated database, a Redis key prefix, and the stream's names.
 type rig struct {
-	t      testing.TB
+	t        testing.TB
+	url      string // the database
+	redisURL string
+	prefix   string // of every Redis key the test uses
 	pool   *pgxpool.Pool
 	rdb    *redis.Client
 	stream string
@@ -52,7 +55,7 @@ func newRig(t testing.TB, dbURL, redisURL, prefix string) *rig {
 	}
 	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { rdb.Close() })
-	r := &rig{t: t, pool: pool, rdb: rdb, stream: prefix + "votes", group: "workers",
+	r := &rig{t: t, url: dbURL, redisURL: redisURL, prefix: prefix, pool: pool, rdb: rdb, stream: prefix + "votes", group: "workers",
 		dead: prefix + "votes:dead", legacy: prefix + "classic"}
 	// The stream exists, as after a worker's first start, so votes can be added before one runs.
 	g := queue.NewGroup(rdb, queue.GroupConfig{Stream: r.stream, Group: r.group, Consumer: "rig"})
@@ -87,9 +90,14 @@ var fastSettings = consumerSettings{
 }
 
 func (r *rig) consumer(name string, cs consumerSettings) *consumer {
+	return r.consumerOn(name, cs, r.pool)
+}
+
+// consumerOn is a consumer that writes through pool, perhaps with another role than the rig's.
+func (r *rig) consumerOn(name string, cs consumerSettings, pool *pgxpool.Pool) *consumer {
 	return &consumer{
 		stream: queue.NewGroup(r.rdb, queue.GroupConfig{Stream: r.stream, Group: r.group, Consumer: name, Legacy: r.legacy}),
-		store:  postgres.NewStore(r.pool),
+		store:  postgres.NewStore(pool),
 		log:    quietLog().With("consumer", name),
 		m:      newMetrics(ops.NewRegistry("worker")),
 		cfg:    cs,

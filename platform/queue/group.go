@@ -181,30 +181,70 @@ func (g *Group) Hold(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// Settle records dead letters and acknowledges a processed batch in one MULTI/EXEC, so an entry is
-// never acknowledged without its dead letter having been written. It returns how many entries this
-// call acknowledged; fewer than len(ids) means another consumer had already settled some of them.
-func (g *Group) Settle(ctx context.Context, ids []string, dead []DeadLetter) (int64, error) {
+// settleScript acknowledges a processed batch and writes its dead letters, each only if this call
+// acknowledges its entry: when two consumers settle the same entries (one reclaimed them while the
+// other was still at work), each entry is acknowledged once and its dead letter written once, and
+// never is an entry acknowledged without its dead letter. ARGV: group, dead-letter cap, the number
+// of dead letters, then for each its entry ID, the number of its fields and the fields, then the
+// IDs of the other entries. It returns the count acknowledged and the indexes of the dead letters
+// written.
+var settleScript = redis.NewScript(`
+local acked, written = 0, {}
+local ndead = tonumber(ARGV[3])
+local i = 4
+for d = 1, ndead do
+  local id, nf = ARGV[i], tonumber(ARGV[i + 1])
+  if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
+    acked = acked + 1
+    written[#written + 1] = d - 1
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, i + 2, i + 1 + nf))
+  end
+  i = i + 2 + nf
+end
+while i <= #ARGV do
+  local last = math.min(i + 999, #ARGV)
+  acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, last))
+  i = last + 1
+end
+return {acked, written}
+`)
+
+// Settle acknowledges a processed batch, ids, and writes the dead letters of those of its entries
+// that are set aside, atomically (see settleScript). It returns how many entries this call
+// acknowledged (fewer than len(ids) means another consumer had already settled some) and the dead
+// letters it wrote.
+func (g *Group) Settle(ctx context.Context, ids []string, dead []DeadLetter) (acked int64, written []DeadLetter, err error) {
 	if len(ids) == 0 {
-		return 0, nil
+		return 0, nil, nil
 	}
-	var ack *redis.IntCmd
-	_, err := g.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for _, d := range dead {
-			p.XAdd(ctx, &redis.XAddArgs{
-				Stream: g.dead,
-				MaxLen: deadLetterCap,
-				Approx: true,
-				Values: deadLetterValues(d, g.consumer),
-			})
+	isDead := make(map[string]bool, len(dead))
+	args := []any{g.group, deadLetterCap, len(dead)}
+	for _, d := range dead {
+		isDead[d.ID] = true
+		vals := deadLetterValues(d, g.consumer)
+		args = append(args, d.ID, len(vals))
+		args = append(args, vals...)
+	}
+	for _, id := range ids {
+		if !isDead[id] {
+			args = append(args, id)
 		}
-		ack = p.XAck(ctx, g.key, g.group, ids...)
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("acknowledge %d entries: %w", len(ids), err)
 	}
-	return ack.Val(), nil
+	res, err := settleScript.Run(ctx, g.rdb, []string{g.key, g.dead}, args...).Slice()
+	if err != nil {
+		return 0, nil, fmt.Errorf("acknowledge %d entries: %w", len(ids), err)
+	}
+	if len(res) != 2 {
+		return 0, nil, fmt.Errorf("acknowledge %d entries: unexpected reply %v", len(ids), res)
+	}
+	acked, _ = res[0].(int64)
+	idx, _ := res[1].([]any)
+	for _, v := range idx {
+		if n, ok := v.(int64); ok && n >= 0 && int(n) < len(dead) {
+			written = append(written, dead[n])
+		}
+	}
+	return acked, written, nil
 }
 
 func deadLetterValues(d DeadLetter, consumer string) []any {

@@ -219,7 +219,7 @@ func TestTrimReportsTheBacklog(t *testing.T) {
 	if len(mine) != 2 || len(theirs) != 3 {
 		t.Fatalf("read %d and %d", len(mine), len(theirs))
 	}
-	if _, err := me.Settle(ctx, []string{mine[0].ID}, nil); err != nil {
+	if _, _, err := me.Settle(ctx, []string{mine[0].ID}, nil); err != nil {
 		t.Fatal(err)
 	}
 	b, err = me.Trim(ctx)
@@ -228,5 +228,42 @@ func TestTrimReportsTheBacklog(t *testing.T) {
 	}
 	if b.Trimmed != 1 || b.Pending != 4 || b.Own != 1 || !b.Undelivered || b.Oldest != pos[1] || b.Lag != 1 {
 		t.Fatalf("after reads and one ack: %+v", b)
+	}
+}
+
+// Two consumers settle the same entries (one reclaimed them while the other was still at work):
+// each entry is acknowledged once and its dead letter written once.
+func TestSettleWritesEachDeadLetterOnce(t *testing.T) {
+	rdb, prefix := client(t)
+	ctx := context.Background()
+	key := prefix + "votes"
+	first := NewGroup(rdb, GroupConfig{Stream: key, Group: "workers", Consumer: "first"})
+	second := NewGroup(rdb, GroupConfig{Stream: key, Group: "workers", Consumer: "second"})
+	if _, err := first.EnsureGroup(ctx, ballot.Position{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewStream(rdb, key).Append(ctx, cast("0123456789abcdef0123456789abcdef"), cast("fedcba9876543210fedcba9876543210")); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := first.ReadNew(ctx, 10, -1)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("read %d, %v", len(msgs), err)
+	}
+	ids := []string{msgs[0].ID, msgs[1].ID}
+	dead := []DeadLetter{{ID: msgs[1].ID, Kind: BadVoter, Reason: "test", Fields: msgs[1].Fields}}
+	acked1, written1, err1 := first.Settle(ctx, ids, dead)
+	acked2, written2, err2 := second.Settle(ctx, ids, dead)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if acked1 != 2 || len(written1) != 1 || acked2 != 0 || len(written2) != 0 {
+		t.Fatalf("first settle: %d acked, %d written; second: %d, %d", acked1, len(written1), acked2, len(written2))
+	}
+	if n, _ := rdb.XLen(ctx, DeadLetters(key)).Result(); n != 1 {
+		t.Fatalf("%d dead letters, want 1", n)
+	}
+	d, _ := rdb.XRange(ctx, DeadLetters(key), "-", "+").Result()
+	if d[0].Values["id"] != msgs[1].ID || d[0].Values["kind"] != BadVoter || d[0].Values["field:voter"] != "fedcba9876543210fedcba9876543210" {
+		t.Fatalf("dead letter %v", d[0].Values)
 	}
 }
