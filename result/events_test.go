@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -106,30 +107,55 @@ func sum(m map[string]float64) float64 {
 	return n
 }
 
-// A browser that stops reading costs its own stream, never the others' updates.
+// A browser that stops reading must not hold up anyone else. The slow client sends its request and
+// never reads a byte; its connection has small buffers on both ends, so the server's writes to it
+// block after a few events, while thousands of tallies are published. Publishing must finish at
+// once, the fast client must see the last tally, and the slow one, reading at last, gets the
+// newest tally among what it was sent (it skipped the ones it was too slow for).
 func TestEventsSlowClientDoesNotBlockOthers(t *testing.T) {
 	t.Parallel()
-	url := testkit.Postgres(t)
-	db := migratedDB(t, url)
-	s := startStack(t, url, defaultStackConfig())
-	s.waitReady(t)
+	cfg := defaultStackConfig()
+	cfg.stream.WriteTimeout = time.Minute // the slow client is not dropped during the test
+	cfg.sendBuffer = 4096
+	s := newStack(t, cfg)
+	s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": 0}))
 
-	// The slow client sends its request and never reads a byte of the answer.
-	slow, err := net.Dial("tcp", strings.TrimPrefix(s.srv.URL, "http://"))
+	raddr, err := net.ResolveTCPAddr("tcp", strings.TrimPrefix(s.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := net.DialTCP("tcp", nil, raddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { slow.Close() })
+	if err := slow.SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
 	fmt.Fprintf(slow, "GET /events HTTP/1.1\r\nHost: test\r\n\r\n")
 	testkit.Eventually(t, 10*time.Second, "slow client connected", func() bool {
 		return testutil.ToFloat64(s.metrics.clients) == 1
 	})
-
 	fast := connectSSE(t, s.srv.Client(), s.srv.URL, nil)
 	fast.waitTotal(t, 0)
-	for i := range 20 {
-		vote(t, db, fmt.Sprintf("v%d", i), "a")
-		fast.waitTotal(t, int64(i+1))
+
+	// About 150 bytes an event: 3,000 of them are far more than the slow connection's buffers.
+	const n = 3000
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for i := 1; i <= n; i++ {
+			s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": int64(i)}))
+		}
+	}()
+	select {
+	case <-published:
+	case <-time.After(20 * time.Second):
+		t.Fatal("publishing is held up by a client that does not read")
+	}
+	fast.waitTotal(t, n)
+	if testutil.ToFloat64(s.metrics.updatesDropped) == 0 {
+		t.Fatal("no tally was skipped for anyone: the slow client kept up, so the test proves nothing")
 	}
 
 	// The slow client, reading at last, is handed the current tally among what it was sent.
@@ -140,7 +166,7 @@ func TestEventsSlowClientDoesNotBlockOthers(t *testing.T) {
 	}
 	var last string
 	events := bufio.NewReader(resp.Body)
-	for !strings.Contains(last, `"total":20`) {
+	for !strings.Contains(last, fmt.Sprintf(`"total":%d`, n)) {
 		m, err := readMessage(events)
 		if err != nil {
 			t.Fatalf("slow client stream: %v", err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -61,6 +62,9 @@ type stackConfig struct {
 	stream     streamConfig
 	maxStreams int
 	log        *slog.Logger
+	// sendBuffer, when set, is the kernel send buffer of every connection the server accepts:
+	// small, so that a client which stops reading blocks the server's writes within a few events.
+	sendBuffer int
 }
 
 func defaultStackConfig() stackConfig {
@@ -90,7 +94,11 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 		t.Fatal(err)
 	}
 	opts := testOptions(t)
-	srv := httptest.NewServer(newServer(cfg.log, web.NewMetrics(reg), m, opts, b, u, cfg.stream))
+	srv := httptest.NewUnstartedServer(newServer(cfg.log, web.NewMetrics(reg), m, opts, b, u, cfg.stream))
+	if cfg.sendBuffer > 0 {
+		srv.Listener = smallSendBuffers{srv.Listener.(*net.TCPListener), cfg.sendBuffer}
+	}
+	srv.Start()
 	// Cleanups run last-in first-out: the broker ends the streams, then the server can close.
 	t.Cleanup(srv.Close)
 	t.Cleanup(b.Close)
@@ -306,4 +314,18 @@ func (c *sseClient) close() { c.resp.Body.Close() }
 // quietLogTo logs JSON at debug level into w, for tests that read the log.
 func quietLogTo(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// smallSendBuffers gives every accepted connection a send buffer of the given size.
+type smallSendBuffers struct {
+	*net.TCPListener
+	size int
+}
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.TCPListener.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	return c, c.SetWriteBuffer(l.size)
 }
