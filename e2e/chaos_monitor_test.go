@@ -5,10 +5,10 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +40,9 @@ type chaosSample struct {
 	group    groupInfo
 	groupErr string
 	services map[string]serviceState // by compose service
+	// notReady holds, for each worker container whose latest healthcheck failed (its /readyz
+	// said not ready), the checks that failed, as the healthcheck printed them.
+	notReady []string
 }
 
 // groupInfo is the workers' consumer group on the vote stream: XINFO GROUPS and the summary of
@@ -92,11 +95,7 @@ func (s serviceState) ok(want int) bool {
 
 func newChaosMonitor(t *testing.T, s *stack) *chaosMonitor {
 	t.Helper()
-	pw, err := os.ReadFile(filepath.Join(s.root, "deploy/compose/secrets/redis_worker_password.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &chaosMonitor{s: s, redis: s.service(t, "redis")[0].ID, password: strings.TrimSpace(string(pw))}
+	return &chaosMonitor{s: s, redis: s.service(t, "redis")[0].ID, password: s.secret(t, "redis_worker_password")}
 }
 
 func (m *chaosMonitor) run(ctx context.Context, t0 time.Time) {
@@ -110,6 +109,7 @@ func (m *chaosMonitor) run(ctx context.Context, t0 time.Time) {
 		}
 		sm.group = g
 		sm.services, _ = m.states(ctx)
+		sm.notReady = m.workerReadiness(ctx)
 		// The time of a sample is when it was complete: a recovery is never dated before it was seen.
 		sm.at = time.Since(t0)
 		m.mu.Lock()
@@ -201,6 +201,47 @@ func parseGroup(out string) (groupInfo, error) {
 		}
 	}
 	return g, nil
+}
+
+// workerReadiness reads the latest healthcheck of every worker container: the binary's
+// healthcheck subcommand prints each /readyz check, so a failed one says why.
+func (m *chaosMonitor) workerReadiness(ctx context.Context) []string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ids, err := run(ctx, m.s.root, nil, "docker", "ps", "--quiet", "--no-trunc",
+		"--filter", "label=com.docker.compose.project="+m.s.project,
+		"--filter", "label=com.docker.compose.service=worker")
+	if err != nil || len(bytes.TrimSpace(ids)) == 0 {
+		return nil
+	}
+	args := append([]string{"inspect", "--format", "{{json .State.Health}}"}, strings.Fields(string(ids))...)
+	out, err := run(ctx, m.s.root, nil, "docker", args...)
+	if err != nil {
+		return nil
+	}
+	var reasons []string
+	for line := range strings.Lines(string(out)) {
+		var h struct {
+			Log []struct {
+				ExitCode int
+				Output   string
+			}
+		}
+		if json.Unmarshal([]byte(line), &h) != nil || len(h.Log) == 0 || h.Log[len(h.Log)-1].ExitCode == 0 {
+			continue
+		}
+		var failed []string
+		for l := range strings.Lines(h.Log[len(h.Log)-1].Output) {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasSuffix(l, ": ok") && !strings.HasPrefix(l, "healthcheck:") {
+				failed = append(failed, l)
+			}
+		}
+		if len(failed) == 0 {
+			failed = []string{strings.TrimSpace(h.Log[len(h.Log)-1].Output)}
+		}
+		reasons = append(reasons, strings.Join(failed, "; "))
+	}
+	return reasons
 }
 
 // states counts the project's containers per service and state.

@@ -340,10 +340,7 @@ func (t tally) String() string { return fmt.Sprint(t.votes()) }
 // healthcheck user only PING, the vote user cannot read or delete; the readers' database roles
 // cannot write, and the worker's cannot create schemas.
 func testAccounts(t *testing.T, s *stack) {
-	password, err := os.ReadFile(filepath.Join(s.root, "deploy/compose/secrets/redis_vote_password.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	password := s.secret(t, "redis_vote_password")
 	redis := func(user string, args ...string) string {
 		exec := []string{"exec", "-T"}
 		switch user {
@@ -351,7 +348,7 @@ func testAccounts(t *testing.T, s *stack) {
 		case "healthcheck":
 			exec = append(exec, "--env", "REDISCLI_AUTH=none")
 		default:
-			exec = append(exec, "--env", "REDISCLI_AUTH="+strings.TrimSpace(string(password)))
+			exec = append(exec, "--env", "REDISCLI_AUTH="+password)
 		}
 		exec = append(exec, "redis", "redis-cli")
 		if user != "" {
