@@ -44,9 +44,7 @@ func problemFor(err error) web.Problem {
 	case errors.Is(err, web.ErrNotFound):
 		return web.NewProblem(http.StatusNotFound, "There is no resource at this path; the API is described at /api/v1/openapi.yaml.")
 	case errors.Is(err, web.ErrMethodNotAllowed):
-		p := web.NewProblem(http.StatusMethodNotAllowed, "This resource only answers GET and HEAD.")
-		p.Allow = "GET, HEAD"
-		return p
+		return web.ReadOnly()
 	case errors.Is(err, postgres.ErrNoSchema) || isPg && pgErr.Code == "42P01": // undefined_table
 		return unavailable("The database schema does not exist yet; try again shortly.")
 	case isPg && pgErr.Code == "57014", errors.Is(err, context.DeadlineExceeded): // query_canceled

@@ -28,9 +28,7 @@ func problems(err error) web.Problem {
 	case errors.Is(err, web.ErrNotFound):
 		return web.NewProblem(http.StatusNotFound, "There is nothing at this address; the results are at / and /api/results.")
 	case errors.Is(err, web.ErrMethodNotAllowed):
-		p := web.NewProblem(http.StatusMethodNotAllowed, "This resource only answers GET and HEAD.")
-		p.Allow = "GET, HEAD"
-		return p
+		return web.ReadOnly()
 	}
 	return web.NewProblem(http.StatusInternalServerError, "Something went wrong on our side; it has been logged.")
 }

@@ -84,3 +84,11 @@ var (
 	ErrNotFound         = errors.New("no such resource")
 	ErrMethodNotAllowed = errors.New("method not allowed")
 )
+
+// ReadOnly is the problem of a service whose public resources all answer GET and HEAD alone, for
+// ErrMethodNotAllowed.
+func ReadOnly() Problem {
+	p := NewProblem(http.StatusMethodNotAllowed, "This resource only answers GET and HEAD.")
+	p.Allow = "GET, HEAD"
+	return p
+}

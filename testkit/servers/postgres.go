@@ -144,26 +144,13 @@ func (s *PostgresServer) Start() error {
 	s.done = make(chan error, 1)
 	go func() { s.done <- cmd.Wait(); logf.Close() }()
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	return awaitStart("postgres", s.done, filepath.Join(s.dir, "postgres.log"), 30*time.Second, func(ctx context.Context) error {
 		conn, err := pgx.Connect(ctx, s.AdminURL())
-		cancel()
 		if err == nil {
-			conn.Close(context.Background())
-			return nil
+			conn.Close(ctx)
 		}
-		select {
-		case werr := <-s.done:
-			log, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
-			return fmt.Errorf("postgres exited at start (%v):\n%s", werr, log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("postgres did not accept connections within 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 // Stop shuts the server down (fast shutdown: clients are disconnected). Start brings it back.

@@ -89,25 +89,9 @@ func (s *RedisServer) Start() error {
 	opts, _ := redis.ParseURL(s.URL())
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := rdb.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case werr := <-s.done:
-			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-			return fmt.Errorf("redis-server exited at start (%v):\n%s", werr, log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("redis-server did not answer within 20s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return awaitStart("redis-server", s.done, filepath.Join(s.dir, "redis.log"), 20*time.Second, func(ctx context.Context) error {
+		return rdb.Ping(ctx).Err()
+	})
 }
 
 // Stop shuts the server down (SIGTERM: with persistence on, Redis flushes its append-only file).

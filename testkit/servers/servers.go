@@ -4,9 +4,12 @@
 package servers
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"os"
 	"syscall"
+	"time"
 )
 
 // ChildAttr runs a child process as cred (nil: as this process's user) and kills it when this
@@ -23,4 +26,28 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// awaitStart polls ready until the server answers. A server that exits first is reported with its
+// log; one that does not answer within timeout, with the last error.
+func awaitStart(name string, exited <-chan error, logPath string, timeout time.Duration, ready func(context.Context) error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := ready(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case werr := <-exited:
+			log, _ := os.ReadFile(logPath)
+			return fmt.Errorf("%s exited at start (%v):\n%s", name, werr, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not answer within %s: %v", name, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
