@@ -30,12 +30,12 @@ type rig struct {
 	url      string // the database
 	redisURL string
 	prefix   string // of every Redis key the test uses
-	pool   *pgxpool.Pool
-	rdb    *redis.Client
-	stream string
-	group  string
-	dead   string
-	legacy string
+	pool     *pgxpool.Pool
+	rdb      *redis.Client
+	stream   string
+	group    string
+	dead     string
+	legacy   string
 }
 
 func newRig(t testing.TB, dbURL, redisURL, prefix string) *rig {
