@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-voting-app/voting-app/analyzer/stats"
 	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/stats"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-voting-app/voting-app/analyzer/stats"
 	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/stats"
 )
 
 // figures are the numbers an insight is written from, by the rules or by a model. They hold
