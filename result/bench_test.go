@@ -264,7 +264,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	t := ballot.NewTally(opts, map[string]int64{"a": 123_456, "b": 98_765})
 	b.ReportAllocs()
 	for b.Loop() {
-		if s := newSnapshot(t); len(s.Event) == 0 {
+		if s := newSnapshot(t, nil); len(s.Event) == 0 {
 			b.Fatal("empty event")
 		}
 	}

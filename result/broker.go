@@ -8,18 +8,24 @@ import (
 	"sync"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/postgres"
 )
 
-// results is the tally as /api/results returns it and as every SSE event carries it.
+// results is the standing as /api/results returns it and as every SSE event carries it: the tally,
+// the lead in figures and words, and the votes per interval of the last minutes.
 type results struct {
 	Options []ballot.Count `json:"options"`
 	Total   int64          `json:"total"`
 	Summary string         `json:"summary"` // "No votes yet", "1 vote", "12,345 votes"
+	Lead    lead           `json:"lead"`
+	Recent  recentVotes    `json:"recent"`
 }
 
-// snapshot is one published tally, encoded once for every browser that receives it.
+// snapshot is one published standing, encoded once for every browser that receives it.
 type snapshot struct {
-	Tally ballot.Tally
+	Tally  ballot.Tally
+	Lead   lead
+	Recent recentVotes
 	// ID is derived from the content, not from a counter, so every replica gives the same tally the
 	// same id and a browser that reconnects to another replica can be compared like for like.
 	ID    string
@@ -27,17 +33,24 @@ type snapshot struct {
 	Event []byte // the same document as an SSE "tally" event, for /events
 }
 
-func newSnapshot(t ballot.Tally) *snapshot {
-	body, err := json.Marshal(results{Options: t.Options, Total: t.Total, Summary: t.Summary()})
+func newSnapshot(t ballot.Tally, recent []postgres.BucketVotes) *snapshot {
+	opts := make(ballot.Options, len(t.Options))
+	for i, c := range t.Options {
+		opts[i] = c.Option
+	}
+	r := results{Options: t.Options, Total: t.Total, Summary: t.Summary(), Lead: newLead(t), Recent: newRecentVotes(opts, recent)}
+	body, err := json.Marshal(r)
 	if err != nil {
-		panic(err) // strings and integers only: cannot fail
+		panic(err) // strings, numbers and times only: cannot fail
 	}
 	h := fnv.New64a()
 	h.Write(body)
 	id := strconv.FormatUint(h.Sum64(), 36)
 	return &snapshot{
-		Tally: t,
-		ID:    id,
+		Tally:  t,
+		Lead:   r.Lead,
+		Recent: r.Recent,
+		ID:     id,
 		JSON:  append(body, '\n'),
 		Event: event{ID: id, Name: "tally", Data: string(body)}.encode(),
 	}
@@ -84,11 +97,11 @@ func (b *broker) Latest() *snapshot {
 	return b.latest
 }
 
-// Publish makes t the newest tally and offers it to every subscriber. A tally equal to the current
-// one is not sent again (a re-check that finds nothing new costs the browsers nothing); Publish
-// reports whether t was new.
-func (b *broker) Publish(t ballot.Tally) bool {
-	s := newSnapshot(t)
+// Publish makes t, with the votes per interval of the last minutes, the newest standing and offers
+// it to every subscriber. A standing equal to the current one is not sent again (a re-check that
+// finds nothing new costs the browsers nothing); Publish reports whether it was new.
+func (b *broker) Publish(t ballot.Tally, recent ...postgres.BucketVotes) bool {
+	s := newSnapshot(t, recent)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.latest != nil && b.latest.ID == s.ID {

@@ -163,18 +163,22 @@ func (f *feed) session(ctx context.Context, failures int) (listened bool, err er
 	}
 }
 
-// refresh queries the tally and publishes it.
+// refresh queries the tally and the votes per interval of the last minutes, and publishes them.
 func (f *feed) refresh(ctx context.Context, conn *pgx.Conn, th *throttle, trigger string) error {
 	th.ran(time.Now())
 	f.metrics.queries.WithLabelValues(trigger).Inc()
 	qctx, cancel := context.WithTimeout(ctx, f.cfg.QueryTimeout)
+	defer cancel()
 	t, err := postgres.Tally(qctx, conn, f.opts)
-	cancel()
+	var recent []postgres.BucketVotes
+	if err == nil {
+		recent, err = postgres.RecentVotes(qctx, conn, chartSince(time.Now()))
+	}
 	if err != nil {
 		f.metrics.queryErrors.Inc()
 		return err
 	}
-	if f.broker.Publish(t) {
+	if f.broker.Publish(t, recent...) {
 		f.metrics.tallyChanges.Inc()
 	}
 	f.setReady(nil)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/postgres"
 )
 
 func get(t *testing.T, url string, header http.Header) (*http.Response, string) {
@@ -72,7 +73,7 @@ func TestPageEscapesLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := u.render(newPageView(opts, newSnapshot(ballot.NewTally(opts, map[string]int64{"a": 1}))))
+	page, err := u.render(newPageView(opts, newSnapshot(ballot.NewTally(opts, map[string]int64{"a": 1}), nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,11 @@ func TestAPIResults(t *testing.T) {
 		t.Fatalf("error body %q (%s): %v", body, resp.Header.Get("Content-Type"), err)
 	}
 
-	s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": 3, "b": 1}))
+	at := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": 3, "b": 1}),
+		postgres.BucketVotes{Start: at, Option: "a", Votes: 2}, postgres.BucketVotes{Start: at, Option: "b", Votes: 1},
+		postgres.BucketVotes{Start: at.Add(10 * time.Second), Option: "a", Votes: 1},
+		postgres.BucketVotes{Start: at.Add(10 * time.Second), Option: "zz", Votes: 7}) // not on the ballot
 	resp, body = get(t, s.srv.URL+"/api/results", nil)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("%s %s", resp.Status, resp.Header.Get("Content-Type"))
@@ -181,6 +186,19 @@ func TestAPIResults(t *testing.T) {
 		},
 		"total":   4.0,
 		"summary": "4 votes",
+		"lead": map[string]any{
+			"text": "Too close to call: Tea lead Coffee by 50.0 points (95% interval -39.9 to 90.9); " +
+				"the chance the lead holds is 81.3%.",
+			"leader": "a", "margin": 50.0, "low": -39.87163148351962, "high": 90.88254783805989,
+			"significant": false, "probability": 0.8125,
+		},
+		"recent": map[string]any{
+			"interval_seconds": 10.0, "window_seconds": 300.0,
+			"buckets": []any{
+				map[string]any{"start": "2026-12-03T12:00:00Z", "votes": map[string]any{"a": 2.0, "b": 1.0}},
+				map[string]any{"start": "2026-12-03T12:00:10Z", "votes": map[string]any{"a": 1.0}},
+			},
+		},
 	}
 	gotJSON, _ := json.Marshal(got)
 	wantJSON, _ := json.Marshal(want)

@@ -35,7 +35,7 @@ func TestPageView(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var s *snapshot
 			if tt.votes != nil {
-				s = newSnapshot(ballot.NewTally(opts, tt.votes))
+				s = newSnapshot(ballot.NewTally(opts, tt.votes), nil)
 			}
 			v := newPageView(opts, s)
 			if v.Title != "Tea vs Coffee" {

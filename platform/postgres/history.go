@@ -133,3 +133,28 @@ func Changers(ctx context.Context, q Querier, from, to time.Time, minChanges, li
 	}
 	return out, total, nil
 }
+
+// RollupInterval is the width of the intervals in vote_rollup (migration 00003): the resolution of
+// the live chart and of the analyzer's timelines.
+const RollupInterval = 10 * time.Second
+
+// RecentVotes returns the votes cast per option in each RollupInterval from since on, oldest
+// first, from the rollup the triggers keep: a few rows per interval, whatever the number of votes.
+// Intervals without votes are absent.
+func RecentVotes(ctx context.Context, q Querier, since time.Time) ([]BucketVotes, error) {
+	rows, err := q.Query(ctx, `SELECT bucket, vote, votes FROM vote_rollup
+		WHERE bucket >= vote_rollup_bucket($1) ORDER BY bucket, vote`, since)
+	if err != nil {
+		return nil, fmt.Errorf("recent votes: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (BucketVotes, error) {
+		var b BucketVotes
+		err := row.Scan(&b.Start, &b.Option, &b.Votes)
+		b.Start = b.Start.UTC()
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recent votes: %w", err)
+	}
+	return out, nil
+}

@@ -98,10 +98,12 @@ func (cfg Config) apply(cc *pgx.ConnConfig) {
 var ErrNoSchema = errors.New("schema not migrated yet (the worker creates it)")
 
 // SchemaReady reports whether the tables readers need exist. Readers use it in /readyz and wait
-// instead of failing every query until the worker has run the migrations.
+// instead of failing every query until the worker has run the migrations. Each migration commits on
+// its own, so it asks for the tables of every migration up to the newest (schema.go).
 func SchemaReady(ctx context.Context, q Querier) error {
 	var ok bool
-	if err := q.QueryRow(ctx, `SELECT to_regclass('vote_totals') IS NOT NULL`).Scan(&ok); err != nil {
+	err := q.QueryRow(ctx, `SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest($1::text[]) AS t`, readerTables).Scan(&ok)
+	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
 	if !ok {
