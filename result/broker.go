@@ -51,8 +51,8 @@ func newSnapshot(t ballot.Tally, recent []postgres.BucketVotes) *snapshot {
 		Lead:   r.Lead,
 		Recent: r.Recent,
 		ID:     id,
-		JSON:  append(body, '\n'),
-		Event: event{ID: id, Name: "tally", Data: string(body)}.encode(),
+		JSON:   append(body, '\n'),
+		Event:  event{ID: id, Name: "tally", Data: string(body)}.encode(),
 	}
 }
 
