@@ -14,7 +14,7 @@ import (
 // placeholders, a notice) with 503, and the script fills it in when the stream delivers one.
 func handlePage(log *slog.Logger, opts ballot.Options, b *broker, u *ui) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v := newPageView(opts, b.Latest())
+		v := newPageView(opts, b.Latest(), time.Now())
 		v.EventsURL = "/events"
 		v.StyleURL = u.assets.Path(styleFile)
 		v.ScriptURL = u.assets.Path(scriptFile)

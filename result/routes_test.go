@@ -73,7 +73,7 @@ func TestPageEscapesLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := u.render(newPageView(opts, newSnapshot(ballot.NewTally(opts, map[string]int64{"a": 1}), nil)))
+	page, err := u.render(newPageView(opts, newSnapshot(ballot.NewTally(opts, map[string]int64{"a": 1}), nil), time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,8 +187,8 @@ func TestAPIResults(t *testing.T) {
 		"total":   4.0,
 		"summary": "4 votes",
 		"lead": map[string]any{
-			"text": "Too close to call: Tea lead Coffee by 50.0 points (95% interval -39.9 to 90.9); " +
-				"the chance the lead holds is 81.3%.",
+			"text": "Too close to call. Lead: Tea, by 50.0 points over Coffee (95% interval -39.9 to 90.9); " +
+				"the chance it holds is 81.3%.",
 			"leader": "a", "margin": 50.0, "low": -39.87163148351962, "high": 90.88254783805989,
 			"significant": false, "probability": 0.8125,
 		},

@@ -49,12 +49,12 @@ func newLead(t ballot.Tally) lead {
 		l.Text = fmt.Sprintf("%s and %s are tied at %s each.", first.Label, second.Label, ballot.Votes(first.Votes))
 	case s.Significant:
 		l.Leader = first.Key
-		l.Text = fmt.Sprintf("%s lead %s by %s points (95%% interval %s to %s): a clear lead; the chance it holds is %s.",
-			first.Label, second.Label, points(l.Margin), points(l.Low), points(l.High), chance(l.Probability))
+		l.Text = fmt.Sprintf("Lead: %s, by %s points over %s (95%% interval %s to %s). A clear lead: the chance it holds is %s.",
+			first.Label, points(l.Margin), second.Label, points(l.Low), points(l.High), chance(l.Probability))
 	default:
 		l.Leader = first.Key
-		l.Text = fmt.Sprintf("Too close to call: %s lead %s by %s points (95%% interval %s to %s); the chance the lead holds is %s.",
-			first.Label, second.Label, points(l.Margin), points(l.Low), points(l.High), chance(l.Probability))
+		l.Text = fmt.Sprintf("Too close to call. Lead: %s, by %s points over %s (95%% interval %s to %s); the chance it holds is %s.",
+			first.Label, points(l.Margin), second.Label, points(l.Low), points(l.High), chance(l.Probability))
 	}
 	return l
 }

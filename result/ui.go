@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/web"
@@ -46,6 +47,8 @@ type pageView struct {
 	Ready     bool   // a tally is known; otherwise the numbers are placeholders
 	Options   []optionView
 	Summary   string
+	Lead      string // the lead in plain words
+	Chart     chartView
 	EventsURL string
 	StyleURL  string
 	ScriptURL string
@@ -59,9 +62,10 @@ type optionView struct {
 	BarClass string // "w-37": a width class from style.css
 }
 
-// newPageView lays the latest tally (nil before the first one) over the ballot. Options come from
-// the ballot, not from the tally, so the labels show even before the database answers.
-func newPageView(opts ballot.Options, s *snapshot) pageView {
+// newPageView lays the latest standing (nil before the first one) over the ballot, as of now.
+// Options come from the ballot, not from the tally, so the labels show even before the database
+// answers.
+func newPageView(opts ballot.Options, s *snapshot, now time.Time) pageView {
 	labels := make([]string, len(opts))
 	v := pageView{Ready: s != nil, Options: make([]optionView, len(opts))}
 	for i, o := range opts {
@@ -71,6 +75,7 @@ func newPageView(opts ballot.Options, s *snapshot) pageView {
 	v.Title = strings.Join(labels, " vs ")
 	if s == nil {
 		v.Summary = "Waiting for the first results…"
+		v.Chart = newChartView(opts, newRecentVotes(opts, nil), now)
 		return v
 	}
 	for i, o := range opts {
@@ -85,6 +90,8 @@ func newPageView(opts ballot.Options, s *snapshot) pageView {
 		}
 	}
 	v.Summary = s.Tally.Summary()
+	v.Lead = s.Lead.Text
+	v.Chart = newChartView(opts, s.Recent, now)
 	return v
 }
 

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 )
@@ -37,7 +38,7 @@ func TestPageView(t *testing.T) {
 			if tt.votes != nil {
 				s = newSnapshot(ballot.NewTally(opts, tt.votes), nil)
 			}
-			v := newPageView(opts, s)
+			v := newPageView(opts, s, time.Now())
 			if v.Title != "Tea vs Coffee" {
 				t.Errorf("title %q", v.Title)
 			}
