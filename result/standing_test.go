@@ -42,7 +42,9 @@ func TestLead(t *testing.T) {
 func TestChartView(t *testing.T) {
 	opts := testOptions(t)
 	now := time.Date(2026, 12, 3, 12, 5, 7, 0, time.UTC)
-	at := func(sec int) time.Time { return time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC).Add(time.Duration(sec) * time.Second) }
+	at := func(sec int) time.Time {
+		return time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC).Add(time.Duration(sec) * time.Second)
+	}
 	recent := newRecentVotes(opts, []postgres.BucketVotes{
 		{Start: at(-10), Option: "a", Votes: 99}, // before the window
 		{Start: at(10), Option: "a", Votes: 4}, {Start: at(10), Option: "b", Votes: 2},
