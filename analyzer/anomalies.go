@@ -51,7 +51,8 @@ type anomalies struct {
 	ChangersTotal int64     `json:"changers_total"`
 }
 
-// changer is a voter who changed their vote repeatedly, by the redacted id only.
+// changer is a voter whose stored vote changed option repeatedly, by the redacted id only. Votes is
+// how often the stored vote was set: the first and every change.
 type changer struct {
 	Voter   string    `json:"voter"`
 	Changes int64     `json:"changes"`
@@ -76,8 +77,8 @@ type burst struct {
 // count among all buckets of the window (empty ones included: they are the baseline of a quiet
 // poll), and finds the voters who changed their vote at least MinChanges times in it.
 func loadAnomalies(ctx context.Context, q postgres.Querier, opts ballot.Options, now time.Time, aq anomalyQuery) (anomalies, error) {
-	to := now.UTC().Truncate(time.Microsecond)
-	from := to.Add(-aq.Window)
+	to := ceil(now)
+	from := floor(to.Add(-aq.Window))
 	n := countBuckets(from, to, aq.Bucket)
 	rows, err := postgres.VotesPerBucket(ctx, q, from, to, aq.Bucket, opts.Keys(), maxBuckets*len(opts)+1)
 	if err != nil {
@@ -114,7 +115,7 @@ func loadAnomalies(ctx context.Context, q postgres.Querier, opts ballot.Options,
 	a.ChangersTotal = total
 	a.Changers = make([]changer, len(found))
 	for i, c := range found {
-		a.Changers[i] = changer(c)
+		a.Changers[i] = changer{Voter: c.Voter, Changes: c.Changes, Votes: c.Changes + 1, LastAt: c.LastAt}
 	}
 	return a, nil
 }

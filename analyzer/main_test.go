@@ -83,7 +83,7 @@ func newAnalyzer(t *testing.T, s setup) *analyzer {
 			t.Fatal(err)
 		}
 	}
-	st, err := openStore(ctx, postgres.Config{URL: roURL, AppName: "analyzer-test"}, 5*time.Second)
+	st, err := openStore(ctx, postgres.Config{URL: roURL, AppName: "analyzer-test", MaxConns: 8}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func newAnalyzer(t *testing.T, s setup) *analyzer {
 	}
 	in := newInsights(quiet, s.model, s.ttl, 2, time.Now, a.reg)
 	clock := func() time.Time { return a.now }
-	a.handler = newServer(quiet, web.NewMetrics(a.reg), st, opts, in, clock)
+	a.handler = newServer(quiet, web.NewMetrics(a.reg), st, newAnswers(quiet, st, clock, 0, 4, a.reg), opts, in, clock)
 	return a
 }
 

@@ -41,6 +41,10 @@ func problemFor(err error) web.Problem {
 		p := web.NewProblem(http.StatusBadRequest, bad.Error())
 		p.Errors = bad
 		return p
+	case errors.Is(err, errBusy):
+		p := web.NewProblem(http.StatusServiceUnavailable, "The analyzer is answering as many questions as it may at once; ask again in a moment.")
+		p.RetryAfter = 1
+		return p
 	case errors.Is(err, web.ErrNotFound):
 		return web.NewProblem(http.StatusNotFound, "There is no resource at this path; the API is described at /api/v1/openapi.yaml.")
 	case errors.Is(err, web.ErrMethodNotAllowed):

@@ -24,11 +24,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	opts, optsErr := ballot.NewOptions(env.String("OPTION_A", ballot.DefaultLabelA), env.String("OPTION_B", ballot.DefaultLabelB))
 	dbConfig := postgres.ConfigFromEnv(env, "analyzer", 10)
 	queryTimeout := env.Duration("QUERY_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute)
+	maxInflight := env.Int("MAX_INFLIGHT", 4, 1, 64)
 	llmConfig := llm.ConfigFromEnv(env)
 	llmInflight := env.Int("LLM_MAX_INFLIGHT", 2, 1, 64)
 	insightTTL := env.Duration("INSIGHT_CACHE_TTL", 30*time.Second, 0, time.Hour)
 	if err := errors.Join(env.Err(), optsErr, llmConfig.Validate()); err != nil {
 		return fmt.Errorf("configuration: %w", err)
+	}
+	if int(dbConfig.MaxConns) < maxInflight+2 {
+		// Reading the data's version and the readiness check need connections of their own while
+		// MAX_INFLIGHT computations hold theirs.
+		return fmt.Errorf("configuration: DATABASE_MAX_CONNS (%d) must be at least MAX_INFLIGHT (%d) + 2", dbConfig.MaxConns, maxInflight)
 	}
 
 	log, err := app.NewLogger(stdout, "analyzer", settings.LogLevel)
@@ -59,7 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		model = llm.New(llmConfig, http.DefaultTransport.(*http.Transport).Clone(), llmMetrics)
 	}
 	in := newInsights(log, model, insightTTL, llmInflight, time.Now, reg)
-	handler := newServer(log, metrics, st, opts, in, time.Now)
+	ans := newAnswers(log, st, time.Now, 250*time.Millisecond, maxInflight, reg)
+	handler := newServer(log, metrics, st, ans, opts, in, time.Now)
 
 	lc := settings.Lifecycle
 	lc.Draining = probe.Drain

@@ -33,14 +33,16 @@ type BucketVotes struct {
 }
 
 // VotesPerBucket counts the votes cast in [from, to) per option and per bucket of the given width,
-// buckets aligned on from, at most maxRows rows. Only the ballot's keys are counted, which also
-// bounds the rows to buckets × options. Votes are every vote in vote_history, so a voter who changes
-// their mind counts once per vote.
+// buckets aligned on from, at most maxRows rows, from the rollup: from, to and the width must be
+// whole multiples of RollupInterval, and the cost is one row per RollupInterval of the range and
+// option, whatever the number of votes. Only the ballot's keys are counted, which also bounds the
+// rows to buckets × options. Votes are every vote cast, so a voter who changes their mind counts
+// once per vote.
 func VotesPerBucket(ctx context.Context, q Querier, from, to time.Time, bucket time.Duration, keys []string, maxRows int) ([]BucketVotes, error) {
 	rows, err := q.Query(ctx, `
-		SELECT date_bin($1::interval, cast_at, $2::timestamptz) AS bucket, vote, count(*)
-		FROM vote_history
-		WHERE cast_at >= $2 AND cast_at < $3 AND vote = ANY($4)
+		SELECT date_bin($1::interval, bucket, $2::timestamptz) AS b, vote, sum(votes)::int8
+		FROM vote_rollup
+		WHERE bucket >= $2 AND bucket < $3 AND vote = ANY($4)
 		GROUP BY 1, 2
 		ORDER BY 1, 2
 		LIMIT $5`,
@@ -60,11 +62,11 @@ func VotesPerBucket(ctx context.Context, q Querier, from, to time.Time, bucket t
 	return out, nil
 }
 
-// VotesSince counts the votes cast at or after since per option.
+// VotesSince counts the votes cast per option from the RollupInterval that holds since on.
 func VotesSince(ctx context.Context, q Querier, since time.Time, keys []string) (map[string]int64, error) {
 	rows, err := q.Query(ctx, `
-		SELECT vote, count(*) FROM vote_history
-		WHERE cast_at >= $1 AND vote = ANY($2)
+		SELECT vote, sum(votes)::int8 FROM vote_rollup
+		WHERE bucket >= vote_rollup_bucket($1) AND vote = ANY($2)
 		GROUP BY vote`, since, keys)
 	if err != nil {
 		return nil, fmt.Errorf("recent votes: %w", err)
@@ -80,37 +82,24 @@ func VotesSince(ctx context.Context, q Querier, since time.Time, keys []string) 
 	return counts, nil
 }
 
-// Changer is a voter who changed their vote repeatedly. Voter holds the redacted id only: the full
-// id never leaves Changers.
+// Changer is a voter whose stored vote changed option repeatedly. Voter holds the redacted id only:
+// the full id never leaves Changers.
 type Changer struct {
 	Voter   string
-	Changes int64
-	Votes   int64
-	LastAt  time.Time
+	Changes int64     // times the stored vote changed option
+	LastAt  time.Time // cast time of the vote that made the last change
 }
 
-// Changers finds the voters whose vote changed option at least minChanges times among the votes
-// cast in [from, to), most changes first, at most limit of them, and how many there are in all.
-// A change is a vote for another option than the same voter's previous vote in stream order (the
-// order in which the worker applies them), found with lag() over each voter's votes.
+// Changers finds the voters whose stored vote changed option at least minChanges times and last in
+// [from, to), most changes first, at most limit of them, and how many there are in all. The
+// counts are kept by a trigger on votes (migration 00004), so the cost is an index range over the
+// voters who changed in the window.
 func Changers(ctx context.Context, q Querier, from, to time.Time, minChanges, limit int64) ([]Changer, int64, error) {
 	rows, err := q.Query(ctx, `
-		SELECT voter_id, changes, votes, last_cast_at, count(*) OVER () AS total
-		FROM (
-			SELECT voter_id,
-			       count(*) FILTER (WHERE vote <> previous) AS changes,
-			       count(*) AS votes,
-			       max(cast_at) AS last_cast_at
-			FROM (
-				SELECT voter_id, vote, cast_at,
-				       lag(vote) OVER (PARTITION BY voter_id ORDER BY stream_ms, stream_seq) AS previous
-				FROM vote_history
-				WHERE cast_at >= $1 AND cast_at < $2
-			) history
-			GROUP BY voter_id
-		) per_voter
-		WHERE changes >= $3
-		ORDER BY changes DESC, last_cast_at DESC, voter_id
+		SELECT voter_id, changes, last_changed_at, count(*) OVER () AS total
+		FROM voter_changes
+		WHERE last_changed_at >= $1 AND last_changed_at < $2 AND changes >= $3
+		ORDER BY changes DESC, last_changed_at DESC, voter_id
 		LIMIT $4`,
 		from, to, minChanges, limit)
 	if err != nil {
@@ -122,7 +111,7 @@ func Changers(ctx context.Context, q Querier, from, to time.Time, minChanges, li
 		voter string
 		c     Changer
 	)
-	_, err = pgx.ForEachRow(rows, []any{&voter, &c.Changes, &c.Votes, &c.LastAt, &total}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&voter, &c.Changes, &c.LastAt, &total}, func() error {
 		c.Voter = ballot.Redact(voter)
 		c.LastAt = c.LastAt.UTC()
 		out = append(out, c)
@@ -132,6 +121,17 @@ func Changers(ctx context.Context, q Querier, from, to time.Time, minChanges, li
 		return nil, 0, fmt.Errorf("vote changers: %w", err)
 	}
 	return out, total, nil
+}
+
+// DataVersion is a number that changes whenever a batch stores votes (the rows vote_history has
+// gained, kept in one row by a trigger): a reader caches what it computed with it, and names it
+// in ETags.
+func DataVersion(ctx context.Context, q Querier) (int64, error) {
+	var v int64
+	if err := q.QueryRow(ctx, `SELECT history_rows FROM vote_stats`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("data version: %w", err)
+	}
+	return v, nil
 }
 
 // RollupInterval is the width of the intervals in vote_rollup (migration 00003): the resolution of

@@ -55,8 +55,8 @@ func TestMigrateConcurrentlyIsSafe(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&applied); err != nil {
 		t.Fatal(err)
 	}
-	if applied != 3 {
-		t.Fatalf("want each of the 3 migrations applied once, got %d rows", applied)
+	if applied != 4 {
+		t.Fatalf("want each of the 4 migrations applied once, got %d rows", applied)
 	}
 }
 
