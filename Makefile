@@ -4,8 +4,8 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 MODULES := platform vote worker result analyzer loadgen e2e deploytest audit bench
-# Build tags of the tests that need Docker; vet covers those files too.
-DOCKER_TAGS := e2e,swarm,chaos
+# Build tags of the tests that need Docker or a built control plane; vet covers those files too.
+DOCKER_TAGS := e2e,swarm,chaos,k8s
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 GO      ?= go
 
@@ -68,6 +68,17 @@ fuzz: ## Every fuzz target for FUZZTIME each (default 30s); failing inputs land 
 .PHONY: swarm-test
 swarm-test: images ## Swarm test: one-node swarm on this engine, the stack deployed and voted through, then removed
 	SWARM_ENV_FILE=$(COMPOSE_ENV) $(GO) test -tags swarm -count=1 -v -timeout 8m -run Swarm ./deploytest/...
+
+# The Kubernetes control plane of make k8s-test, built from source once per version into a cache
+# that outlives the clone (scripts/kube-bins.sh).
+KUBE_VERSION ?= v1.37.2
+ETCD_VERSION ?= v3.7.3
+KUBE_BIN_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/voting-app/kube-$(KUBE_VERSION)-etcd-$(ETCD_VERSION)
+
+.PHONY: k8s-test
+k8s-test: ## Apply the Kubernetes manifests to a real API server (etcd, kube-apiserver, kube-controller-manager; built once)
+	KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) scripts/kube-bins.sh $(KUBE_BIN_DIR)
+	KUBE_BIN_DIR=$(KUBE_BIN_DIR) $(GO) test -tags k8s -count=1 -v -timeout 15m -run '^TestAPIServer$$' ./deploytest/
 
 .PHONY: vet
 vet: ## gofmt check and go vet over the workspace
