@@ -59,9 +59,15 @@ type controlPlane struct {
 	dynamic *dynamic.DynamicClient
 	mapper  *restmapper.DeferredDiscoveryRESTMapper
 
+	// tokens of the other programs' users (see writeFiles), for their kubeconfigs
+	tokens map[string]string
+
 	mu       sync.Mutex
 	procs    []*process
 	stopOnce sync.Once
+	// Run by stop, in reverse order: beforeStop while everything still runs (a node drains its
+	// Pods), afterStop once every program has exited (what the programs left on the host).
+	beforeStop, afterStop []func()
 }
 
 // process is one of the control plane's programs, with its output in a log file.
@@ -297,18 +303,40 @@ func (cp *controlPlane) writeFiles() error {
 	}
 	files["sa.pub"] = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})
 
-	// Static bearer tokens: the test is cluster admin; the controller manager is the user its
-	// default RBAC roles are bound to.
+	// Static bearer tokens: the test is cluster admin; each program is the user its default RBAC
+	// roles are bound to (the node's kubelet is authorized by the Node authorizer). CoreDNS, which
+	// in a cluster has its own role, is admin here: no manifest of its RBAC is under test.
 	cp.admin = randomToken()
-	kcmToken := randomToken()
-	files["tokens.csv"] = fmt.Appendf(nil, "%s,deploytest-admin,1,\"system:masters\"\n%s,system:kube-controller-manager,2\n", cp.admin, kcmToken)
+	users := []struct{ kubeconfig, user, groups string }{
+		{"controller-manager", "system:kube-controller-manager", ""},
+		{"scheduler", "system:kube-scheduler", ""},
+		{"kube-proxy", "system:kube-proxy", ""},
+		{"kubelet", "system:node:" + nodeName, "system:nodes"},
+		{"coredns", "deploytest-coredns", "system:masters"},
+	}
+	tokens := fmt.Appendf(nil, "%s,deploytest-admin,admin,\"system:masters\"\n", cp.admin)
+	cp.tokens = map[string]string{}
+	for _, u := range users {
+		tok := randomToken()
+		cp.tokens[u.kubeconfig] = tok
+		tokens = fmt.Appendf(tokens, "%s,%s,%s,%q\n", tok, u.user, u.user, u.groups)
+	}
+	files["tokens.csv"] = tokens
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(cp.dir, name), b, 0o600); err != nil {
 			return err
 		}
 	}
-	return cp.writeKubeconfig("controller-manager.kubeconfig", kcmToken)
+	for _, u := range users {
+		if err := cp.writeKubeconfig(u.kubeconfig+".kubeconfig", cp.tokens[u.kubeconfig]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+// nodeName is the name of the one node of TestNode.
+const nodeName = "deploytest-node"
 
 func (cp *controlPlane) writeKubeconfig(name, token string) error {
 	cfg := clientcmdapi.NewConfig()
@@ -319,15 +347,21 @@ func (cp *controlPlane) writeKubeconfig(name, token string) error {
 	return clientcmd.WriteToFile(*cfg, filepath.Join(cp.dir, name))
 }
 
-// start runs one of the binaries with its output in DIR/NAME.log.
+// start runs one of the built binaries with its output in DIR/NAME.log.
 func (cp *controlPlane) start(t *testing.T, name string, args ...string) *process {
+	t.Helper()
+	return cp.startProgram(t, name, filepath.Join(cp.bin, name), args...)
+}
+
+// startProgram runs a program with its output in DIR/NAME.log; stop stops it.
+func (cp *controlPlane) startProgram(t *testing.T, name, path string, args ...string) *process {
 	t.Helper()
 	logPath := filepath.Join(cp.dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(cp.bin, name), args...)
+	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -377,7 +411,13 @@ func (cp *controlPlane) waitUp(ctx context.Context, t *testing.T, p *process, li
 func (cp *controlPlane) stop(t *testing.T) {
 	cp.stopOnce.Do(func() {
 		cp.mu.Lock()
-		procs := cp.procs
+		before := cp.beforeStop
+		cp.mu.Unlock()
+		for i := len(before) - 1; i >= 0; i-- {
+			before[i]()
+		}
+		cp.mu.Lock()
+		procs, after := cp.procs, cp.afterStop
 		cp.mu.Unlock()
 		for i := len(procs) - 1; i >= 0; i-- {
 			p := procs[i]
@@ -393,6 +433,9 @@ func (cp *controlPlane) stop(t *testing.T) {
 				_ = p.cmd.Process.Kill()
 				<-p.done
 			}
+		}
+		for i := len(after) - 1; i >= 0; i-- {
+			after[i]()
 		}
 		if t.Failed() {
 			for _, p := range procs {

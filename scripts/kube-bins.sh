@@ -3,7 +3,9 @@
 #
 # Builds the programs $KUBE_BINS (default kube-apiserver and kube-controller-manager) of Kubernetes
 # $KUBE_VERSION and etcd $ETCD_VERSION from the Go module proxy (nothing is downloaded from
-# anywhere else), for the deploytest cluster test (make k8s-test), and times each build. DIR should
+# anywhere else), for the deploytest cluster tests (make k8s-test), and times each build. Two more
+# names may be in $KUBE_BINS: pause, the pod sandbox's program, compiled with gcc from the same
+# Kubernetes source, and coredns, CoreDNS $COREDNS_VERSION. DIR should
 # be named after the versions: a second run finds the binaries and returns at once; a program
 # added to $KUBE_BINS is built then.
 #
@@ -18,9 +20,10 @@ set -euo pipefail
 
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 ETCD_VERSION=${ETCD_VERSION:-v3.7.3}
+COREDNS_VERSION=${COREDNS_VERSION:-v1.14.7}
 dir=${1:?usage: $0 DIR}
 read -r -a kube <<<"${KUBE_BINS:-kube-apiserver kube-controller-manager}"
-stamp="kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, $(go env GOVERSION)"
+stamp="kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, coredns $COREDNS_VERSION, $(go env GOVERSION)"
 
 # What to build: what is missing, or everything when the versions changed.
 missing=()
@@ -88,9 +91,21 @@ build_kubernetes() {
 	done
 	for b in "${kube[@]}"; do
 		[[ " ${missing[*]} " == *" $b "* ]] || continue
-		timed "build $b $KUBE_VERSION" go build -trimpath -ldflags "$ldflags" -o "$dir/$b.new" ./cmd/"$b"
+		case $b in
+		coredns) continue ;;
+		pause)
+			# Static, as in the upstream pause image: it runs alone in an empty file system.
+			timed "build pause $KUBE_VERSION (gcc)" gcc -Os -Wall -Werror -static -DVERSION="$KUBE_VERSION" -o "$dir/pause.new" build/pause/linux/pause.c
+			;;
+		*) timed "build $b $KUBE_VERSION" go build -trimpath -ldflags "$ldflags" -o "$dir/$b.new" ./cmd/"$b" ;;
+		esac
 		mv "$dir/$b.new" "$dir/$b"
 	done
+}
+
+build_coredns() {
+	timed "build coredns $COREDNS_VERSION" env GOFLAGS= GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w" github.com/coredns/coredns@"$COREDNS_VERSION"
+	mv "$work/gobin/coredns" "$dir/coredns"
 }
 
 build_etcd() {
@@ -115,11 +130,17 @@ EOF
 }
 
 total=$SECONDS
-if [[ ${missing[*]} != etcd ]]; then
-	build_kubernetes
-fi
+for b in "${missing[@]}"; do
+	if [[ $b != etcd && $b != coredns ]]; then
+		build_kubernetes
+		break
+	fi
+done
 if [[ " ${missing[*]} " == *" etcd "* ]]; then
 	build_etcd
+fi
+if [[ " ${missing[*]} " == *" coredns "* ]]; then
+	build_coredns
 fi
 printf '%s' "$stamp" >"$dir/.stamp"
 echo "kube-bins: $stamp: built ${missing[*]} in $((SECONDS - total))s into $dir"
