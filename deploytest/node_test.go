@@ -92,13 +92,23 @@ func TestNode(t *testing.T) {
 	if err := os.MkdirAll(overlay, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(`# The dev overlay with the local stand-ins for the stores' images.
+	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(`# The dev overlay with the local stand-ins for the stores' images. Every image was loaded from
+# Docker's store: a missing one must fail at once (ErrImageNeverPull), never be looked for on a
+# registry, as the overlay's IfNotPresent would.
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources: [../../deploy/k8s/overlays/dev]
 images:
   - {name: postgres, newName: `+storeImages+`/postgres, newTag: "15"}
   - {name: redis, newName: `+storeImages+`/redis, newTag: "7.0"}
+patches:
+  - target: {kind: Deployment}
+    patch: &never |-
+      - op: replace
+        path: /spec/template/spec/containers/0/imagePullPolicy
+        value: Never
+  - target: {kind: StatefulSet}
+    patch: *never
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +129,7 @@ images:
 	}
 	t.Logf("every Pod Running and Ready %s after the apply", time.Since(start).Round(time.Second))
 	n.vote(ctx, t, "voting-app")
+	n.voteLimit(ctx, t, "voting-app")
 }
 
 // node is the one node: its programs run under the control plane, which stops them.
@@ -570,6 +581,58 @@ func (n *node) vote(ctx context.Context, t *testing.T, ns string) {
 		}
 	}
 	t.Errorf("the result Service does not show the %d votes cast (a=2, b=1); it last said: %s", len(ballots), last)
+}
+
+// voteLimit checks vote's per-voter limit as the overlay configures it behind the Ingress: the
+// test's connections come from the node's address, a trusted proxy (a pod network), so vote counts
+// each request under the client address in X-Real-IP. One client gets its burst and then 429s;
+// another, at the same time and through the same proxy, is not affected. The addresses are only
+// header values: nothing is sent to them.
+func (n *node) voteLimit(ctx context.Context, t *testing.T, ns string) {
+	t.Helper()
+	s, err := n.cp.client.CoreV1().Services(ns).Get(ctx, "vote", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("http://%s:%d/api/v1/votes", s.Spec.ClusterIP, s.Spec.Ports[0].Port)
+	cast := func(client string) int {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{"vote":"a"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Real-IP", client)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("vote as %s: %v", client, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Each vote pod keeps its own buckets, and the Service spreads a client's votes over them:
+	// a client gets the burst once per replica. Send well past that.
+	d, err := n.cp.client.AppsV1().Deployments(ns).Get(ctx, "vote", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var burst int
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "VOTE_RATE_BURST" {
+			burst, _ = strconv.Atoi(e.Value)
+		}
+	}
+	replicas := int(ptrOr(d.Spec.Replicas, 1))
+	votes := replicas*burst + 25*replicas
+	const busy, other = "198.51.100.7", "203.0.113.9"
+	codes := map[int]int{}
+	for range votes {
+		codes[cast(busy)]++
+	}
+	if codes[http.StatusTooManyRequests] == 0 || codes[http.StatusAccepted] > votes-20 {
+		t.Errorf("%d votes at once from one client behind the proxy (%d vote Pods, burst %d each): %v, want 429s beyond the bursts: the limit is not per voter", votes, replicas, burst, codes)
+	}
+	c := cast(other)
+	if c/100 != 2 {
+		t.Errorf("a second client behind the same proxy got %d while the first was limited: the limit is not per voter", c)
+	}
+	t.Logf("vote limit behind a trusted proxy: one client's %d votes at once over %d vote Pods (burst %d each) got %v; another client's vote meanwhile got %d", votes, replicas, burst, codes, c)
 }
 
 // drain deletes every Pod of the node's namespaces and waits, up to a minute, until the kubelet
