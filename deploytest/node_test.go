@@ -138,6 +138,8 @@ type node struct {
 	dir      string
 	socket   string // containerd's
 	netnsOld map[string]bool
+	// the kubelet's iptables chains that existed before it started (none, normally)
+	chainsOld map[string]bool
 }
 
 // network makes the bridge, the route for the Services and the forwarding rule for the bridge,
@@ -206,6 +208,7 @@ func (n *node) start(ctx context.Context, t *testing.T) {
 	// scratch directory, the network namespaces containerd pinned, the kubelet's cgroups,
 	// kube-proxy's nftables tables, and any container a shim still runs.
 	n.netnsOld = netnsPins()
+	n.chainsOld = kubeletChains()
 	for _, ctrl := range cgroupControllers() {
 		if _, err := os.Stat(filepath.Join(ctrl, "kubepods")); err == nil {
 			t.Fatalf("%s/kubepods exists: another kubelet runs on this machine, or one was killed before its cleanup", ctrl)
@@ -710,6 +713,28 @@ func (n *node) cleanHost(t *testing.T) {
 			_ = os.Remove(pin)
 		}
 	}
+	// The kubelet's iptables chains (a canary to notice flushes, and a rule that drops packets to
+	// 127.0.0.0/8 from elsewhere), and the rules jumping to them.
+	for key := range kubeletChains() {
+		if n.chainsOld[key] {
+			continue
+		}
+		ipt, table, chain := splitChainKey(key)
+		rules, _ := exec.Command(ipt, "-t", table, "-S").Output()
+		for line := range strings.Lines(string(rules)) {
+			f := strings.Fields(line)
+			if len(f) == 4 && f[0] == "-A" && f[2] == "-j" && f[3] == chain {
+				if out, err := exec.Command(ipt, "-t", table, "-D", f[1], "-j", chain).CombinedOutput(); err != nil {
+					t.Errorf("%s -t %s -D %s -j %s: %v %s", ipt, table, f[1], chain, err, out)
+				}
+			}
+		}
+		for _, op := range []string{"-F", "-X"} {
+			if out, err := exec.Command(ipt, "-t", table, op, chain).CombinedOutput(); err != nil {
+				t.Errorf("%s -t %s %s %s: %v %s", ipt, table, op, chain, err, out)
+			}
+		}
+	}
 	// The kubelet's cgroups, deepest first; they are empty once the containers are gone.
 	for _, ctrl := range cgroupControllers() {
 		var dirs []string
@@ -725,6 +750,32 @@ func (n *node) cleanHost(t *testing.T) {
 			}
 		}
 	}
+}
+
+// kubeletChains returns the iptables chains a kubelet makes that exist now, as
+// "iptables/TABLE/CHAIN" and "ip6tables/TABLE/CHAIN".
+func kubeletChains() map[string]bool {
+	found := map[string]bool{}
+	for _, ipt := range []string{"iptables", "ip6tables"} {
+		for _, table := range []string{"filter", "nat", "mangle"} {
+			out, err := exec.Command(ipt, "-t", table, "-S").Output()
+			if err != nil {
+				continue
+			}
+			for line := range strings.Lines(string(out)) {
+				f := strings.Fields(line)
+				if len(f) == 2 && f[0] == "-N" && slices.Contains([]string{"KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT"}, f[1]) {
+					found[ipt+"/"+table+"/"+f[1]] = true
+				}
+			}
+		}
+	}
+	return found
+}
+
+func splitChainKey(key string) (ipt, table, chain string) {
+	f := strings.SplitN(key, "/", 3)
+	return f[0], f[1], f[2]
 }
 
 func netnsPins() map[string]bool {
