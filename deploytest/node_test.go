@@ -73,6 +73,13 @@ func TestNode(t *testing.T) {
 			t.Fatalf("%s not found in %s=%s: build it with make k8s-test (scripts/kube-bins.sh)", b, binDirEnv, os.Getenv(binDirEnv))
 		}
 	}
+	// Pod to Service to pod crosses the host: it must forward, and pass bridged packets through
+	// netfilter so that kube-proxy's rewriting applies to the replies. Docker sets both.
+	for _, sysctl := range []string{"net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables"} {
+		if b, err := os.ReadFile("/proc/sys/" + sysctl); err != nil || strings.TrimSpace(string(b)) != "1" {
+			t.Fatalf("%s is not 1 (%q, %v): sysctl -w %s=1 (Docker's daemon sets it when it starts)", sysctl, b, err, strings.ReplaceAll(sysctl, "/", "."))
+		}
+	}
 	if out, err := exec.Command("docker", append([]string{"image", "inspect", "--format", "{{.Id}}"}, nodeImages...)...).CombinedOutput(); err != nil {
 		t.Fatalf("the images %v are needed: build them with make images\n%s", nodeImages, out)
 	}
