@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -240,9 +241,9 @@ func runStreams(base string, count int, out io.Writer) int {
 func BenchmarkBrokerPublish(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run("subscribers="+strconv.Itoa(n), func(b *testing.B) {
-			br := newBroker(n, newMetrics(prometheus.NewRegistry()))
+			br := newBroker(n, 0, newMetrics(prometheus.NewRegistry()))
 			for range n {
-				if _, err := br.Subscribe(); err != nil {
+				if _, err := br.Subscribe(netip.Addr{}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/fnv"
+	"net/netip"
 	"strconv"
 	"sync"
 
@@ -56,37 +57,45 @@ func newSnapshot(t ballot.Tally, recent []postgres.BucketVotes) *snapshot {
 	}
 }
 
-// Errors of Subscribe, mapped to 503 responses.
+// Errors of Subscribe: 503 for the instance's limit and shutdown, 429 for one client's limit.
 var (
-	errTooManyStreams = errors.New("too many live streams on this instance")
-	errShuttingDown   = errors.New("shutting down")
+	errTooManyStreams   = errors.New("too many live streams on this instance")
+	errShuttingDown     = errors.New("shutting down")
+	errClientHasTooMany = errors.New("too many live streams from one client")
 )
 
 // broker fans one tally out to every connected browser. Each subscriber has a mailbox of one slot
 // that always holds the newest tally it has not taken yet: publishing never waits for a browser, a
 // slow browser skips the tallies it was too slow for, and nothing queues up without bound.
 type broker struct {
-	mu      sync.Mutex
-	latest  *snapshot
-	subs    map[*subscriber]struct{}
-	max     int
-	closed  bool
-	done    chan struct{}
-	metrics *metrics
+	mu        sync.Mutex
+	latest    *snapshot
+	subs      map[*subscriber]struct{}
+	max       int                // streams of the instance
+	perClient int                // streams of one client address; 0 for no limit
+	clients   map[netip.Addr]int // streams open per client
+	closed    bool
+	done      chan struct{}
+	metrics   *metrics
 }
 
 // subscriber is one browser's mailbox.
 type subscriber struct {
-	C <-chan *snapshot
-	c chan *snapshot
+	C      <-chan *snapshot
+	c      chan *snapshot
+	client netip.Addr
 }
 
-func newBroker(maxSubscribers int, m *metrics) *broker {
+// newBroker returns a broker for at most maxSubscribers streams, at most perClient (0: any number)
+// of them from one client.
+func newBroker(maxSubscribers, perClient int, m *metrics) *broker {
 	return &broker{
-		subs:    make(map[*subscriber]struct{}),
-		max:     maxSubscribers,
-		done:    make(chan struct{}),
-		metrics: m,
+		subs:      make(map[*subscriber]struct{}),
+		clients:   make(map[netip.Addr]int),
+		max:       maxSubscribers,
+		perClient: perClient,
+		done:      make(chan struct{}),
+		metrics:   m,
 	}
 }
 
@@ -130,19 +139,24 @@ func (b *broker) offer(sub *subscriber, s *snapshot) {
 	sub.c <- s
 }
 
-// Subscribe returns a mailbox that already holds the newest tally, if there is one, so a browser
-// that connects or reconnects is brought up to date at once.
-func (b *broker) Subscribe() (*subscriber, error) {
+// Subscribe returns a mailbox for a stream of client that already holds the newest tally, if there
+// is one, so a browser that connects or reconnects is brought up to date at once. One client
+// holding many streams meets its own limit before it can fill the instance's.
+func (b *broker) Subscribe(client netip.Addr) (*subscriber, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, errShuttingDown
 	}
+	if b.perClient > 0 && b.clients[client] >= b.perClient {
+		return nil, errClientHasTooMany
+	}
 	if len(b.subs) >= b.max {
 		return nil, errTooManyStreams
 	}
 	c := make(chan *snapshot, 1)
-	sub := &subscriber{C: c, c: c}
+	sub := &subscriber{C: c, c: c, client: client}
+	b.clients[client]++
 	if b.latest != nil {
 		c <- b.latest
 	}
@@ -155,7 +169,13 @@ func (b *broker) Subscribe() (*subscriber, error) {
 func (b *broker) Unsubscribe(sub *subscriber) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if _, ok := b.subs[sub]; !ok {
+		return
+	}
 	delete(b.subs, sub)
+	if b.clients[sub.client]--; b.clients[sub.client] <= 0 {
+		delete(b.clients, sub.client)
+	}
 	b.metrics.clients.Set(float64(len(b.subs)))
 }
 

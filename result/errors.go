@@ -23,6 +23,10 @@ func problems(err error) web.Problem {
 		return unavailable("Results are not available yet; try again shortly.", 5)
 	case errors.Is(err, errTooManyStreams):
 		return unavailable("This server is at its limit of live result streams; try again shortly.", 10)
+	case errors.Is(err, errClientHasTooMany):
+		p := web.NewProblem(http.StatusTooManyRequests, "Your address holds as many live result streams as one may; close a page or try again later.")
+		p.RetryAfter = 10
+		return p
 	case errors.Is(err, errShuttingDown):
 		return unavailable("This server is restarting; try again shortly.", 2)
 	case errors.Is(err, web.ErrNotFound):

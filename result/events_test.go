@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/web"
 	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -278,5 +280,80 @@ func TestEventsAcrossReplicas(t *testing.T) {
 		if q := s.queries(); q[triggerNotify] != 1 {
 			t.Errorf("replica %s: queries %v, want one for the change", name, q)
 		}
+	}
+}
+
+// One client cannot hold every stream of an instance: beyond SSE_MAX_STREAMS_PER_CLIENT it gets
+// 429 with Retry-After, while other clients still connect; the instance's own limit stays, a 503.
+// Behind a trusted proxy the client is the address the proxy names.
+func TestEventsPerClientLimit(t *testing.T) {
+	t.Parallel()
+	cfg := defaultStackConfig()
+	cfg.maxStreams, cfg.perClient = 6, 3
+	addrs, err := web.ParseClientAddrs("127.0.0.1", "X-Forwarded-For")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.stream.Clients = addrs
+	s := newStack(t, cfg)
+	s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": 1}))
+	from := func(client string) http.Header { return http.Header{"X-Forwarded-For": {client}} }
+	open := func(client string) (*http.Response, func()) {
+		req, _ := http.NewRequest(http.MethodGet, s.srv.URL+"/events", nil)
+		req.Header = from(client)
+		resp, err := s.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, func() { resp.Body.Close() }
+	}
+	var hogs []func()
+	for range 3 {
+		resp, closeIt := open("203.0.113.1")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream of the first client: %s", resp.Status)
+		}
+		hogs = append(hogs, closeIt)
+	}
+	refused, closeIt := open("203.0.113.1")
+	if refused.StatusCode == http.StatusOK {
+		closeIt()
+		t.Fatal("a fourth stream of one client was opened")
+	}
+	body, _ := io.ReadAll(refused.Body)
+	closeIt()
+	if refused.StatusCode != http.StatusTooManyRequests || refused.Header.Get("Retry-After") != "10" ||
+		refused.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("a fourth stream of one client: %s %v %s; want 429 with Retry-After", refused.Status, refused.Header, body)
+	}
+	if n := testutil.ToFloat64(s.metrics.clientLimited); n != 1 {
+		t.Errorf("result_sse_client_limited_total = %v", n)
+	}
+	// Another client still gets a stream, up to the instance's limit.
+	for i := range 3 {
+		resp, closeIt := open(fmt.Sprintf("203.0.113.%d", 2+i))
+		defer closeIt()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream of another client: %s", resp.Status)
+		}
+	}
+	if full, closeIt := open("203.0.113.9"); full.StatusCode != http.StatusServiceUnavailable {
+		closeIt()
+		t.Fatalf("a stream beyond the instance's limit: %s, want 503", full.Status)
+	} else {
+		closeIt()
+	}
+	// A closed stream gives its client room again.
+	hogs[0]()
+	testkit.Until(t, 10*time.Second, "the first client's closed stream to be counted out", func() error {
+		resp, closeIt := open("203.0.113.1")
+		defer closeIt()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s", resp.Status)
+		}
+		return nil
+	})
+	for _, h := range hogs[1:] {
+		h()
 	}
 }

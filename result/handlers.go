@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -59,9 +60,10 @@ func handleResults(log *slog.Logger, b *broker) http.HandlerFunc {
 
 // streamConfig tunes /events.
 type streamConfig struct {
-	Heartbeat    time.Duration // comment line interval that keeps proxies from closing an idle stream (SSE_HEARTBEAT_INTERVAL)
-	WriteTimeout time.Duration // bound on one write: a browser that stops reading is dropped after it
-	Retry        time.Duration // reconnect delay told to browsers; each stream gets it plus up to as much again at random
+	Clients      web.ClientAddrs // how a stream's client is told apart, for SSE_MAX_STREAMS_PER_CLIENT
+	Heartbeat    time.Duration   // comment line interval that keeps proxies from closing an idle stream (SSE_HEARTBEAT_INTERVAL)
+	WriteTimeout time.Duration   // bound on one write: a browser that stops reading is dropped after it
+	Retry        time.Duration   // reconnect delay told to browsers; each stream gets it plus up to as much again at random
 }
 
 // handleEvents streams the tally as Server-Sent Events: the current tally at once (also to a
@@ -75,9 +77,13 @@ func handleEvents(log *slog.Logger, b *broker, m *metrics, cfg streamConfig) htt
 			setStreamHeaders(w.Header())
 			return
 		}
-		sub, err := b.Subscribe()
+		sub, err := b.Subscribe(cfg.Clients.Of(r))
 		if err != nil {
-			m.rejected.Inc()
+			if errors.Is(err, errClientHasTooMany) {
+				m.clientLimited.Inc()
+			} else {
+				m.rejected.Inc()
+			}
 			web.Problems(problems).Respond(log, w, r, err)
 			return
 		}

@@ -61,6 +61,7 @@ type stackConfig struct {
 	feed       feedConfig
 	stream     streamConfig
 	maxStreams int
+	perClient  int // streams per client address; 0 for no limit
 	log        *slog.Logger
 	// sendBuffer, when set, is the kernel send buffer of every connection the server accepts:
 	// small, so that a client which stops reading blocks the server's writes within a few events.
@@ -88,7 +89,7 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg)
-	b := newBroker(cfg.maxStreams, m)
+	b := newBroker(cfg.maxStreams, cfg.perClient, m)
 	u, err := loadUI()
 	if err != nil {
 		t.Fatal(err)
