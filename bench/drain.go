@@ -25,7 +25,7 @@ import (
 const (
 	drainBatch       = 1000
 	drainConcurrency = 2
-	templateStream   = "bench:template"
+	templateStream   = "bench:template" // the preloaded votes wait on its inbox
 	voteStream       = "votes:stream"
 )
 
@@ -76,15 +76,13 @@ func (b *bench) drain(ctx context.Context) error {
 	return nil
 }
 
-// preload appends n votes from voters voters to stream as the vote service does (queue.Stream),
-// drainBatch entries per round trip so that the stream's order is the order of i, and returns the
-// votes as the worker will decode them and the tally they must end in.
+// preload casts n votes from voters voters onto the inbox of stream as the vote service casts them
+// (queue.Inbox), drainBatch per round trip so that the inbox's order is the order of i, and returns
+// the votes as the worker will apply them (positions in that order) and the tally they must end
+// in. Copied to the app's inbox, it is the backlog a worker finds after an outage.
 func preload(ctx context.Context, rdb *redis.Client, stream string, n, voters int) ([]ballot.Vote, map[string]int64, error) {
-	rdb.Del(ctx, stream)
-	target := queue.NewStream(rdb, stream)
-	if err := target.Create(ctx); err != nil {
-		return nil, nil, err
-	}
+	inbox := queue.NewInbox(rdb, stream)
+	rdb.Del(ctx, inbox.Key())
 	ids := make([]string, voters)
 	for v := range voters {
 		ids[v] = fmt.Sprintf("%032x", v)
@@ -98,13 +96,12 @@ func preload(ctx context.Context, rdb *redis.Client, stream string, n, voters in
 		last[v] = opt
 		casts = append(casts, queue.Cast{Voter: ballot.VoterID(ids[v]), Option: opt, At: castAt})
 		if len(casts) == drainBatch || i == n-1 {
-			positions, err := target.Append(ctx, casts...)
-			if err != nil {
+			if err := inbox.Cast(ctx, casts...); err != nil {
 				return nil, nil, fmt.Errorf("preload: %w", err)
 			}
-			for k, c := range casts {
-				votes = append(votes, ballot.Vote{Position: positions[k], Voter: string(c.Voter), Option: c.Option,
-					CastAt: time.UnixMilli(castAt.UnixMilli()).UTC()})
+			for _, c := range casts {
+				votes = append(votes, ballot.Vote{Position: ballot.Position{Ms: castAt.UnixMilli(), Seq: int64(len(votes))},
+					Voter: string(c.Voter), Option: c.Option, CastAt: time.UnixMilli(castAt.UnixMilli()).UTC()})
 			}
 			casts = casts[:0]
 		}
@@ -149,9 +146,9 @@ func (b *bench) drainWorker(ctx context.Context, pg *servers.PostgresServer, red
 	if err := w.stop(); err != nil {
 		return drainRun{}, fmt.Errorf("worker: %w", err)
 	}
-	rdb.Del(ctx, voteStream)
-	if err := rdb.Copy(ctx, templateStream, voteStream, 0, true).Err(); err != nil {
-		return drainRun{}, fmt.Errorf("copy the preloaded stream: %w", err)
+	rdb.Del(ctx, voteStream, queue.InboxKey(voteStream))
+	if err := rdb.Copy(ctx, queue.InboxKey(templateStream), queue.InboxKey(voteStream), 0, true).Err(); err != nil {
+		return drainRun{}, fmt.Errorf("copy the preloaded inbox: %w", err)
 	}
 
 	m := startMeter(map[string]proc{"postgres": {pid: pg.PID(), tree: true}, "redis": {pid: redisSrv.PID()}})
@@ -165,7 +162,8 @@ func (b *bench) drainWorker(ctx context.Context, pg *servers.PostgresServer, red
 	n := int64(b.cfg.drainEntries)
 	for {
 		g, err := rdb.XInfoGroups(ctx, voteStream).Result()
-		if err == nil && len(g) == 1 && g[0].Pending == 0 && g[0].Lag == 0 && g[0].EntriesRead >= n {
+		inbox, _ := rdb.LLen(ctx, queue.InboxKey(voteStream)).Result()
+		if err == nil && inbox == 0 && len(g) == 1 && g[0].Pending == 0 && g[0].Lag == 0 && g[0].EntriesRead >= n {
 			break
 		}
 		if time.Since(start) > 10*time.Minute {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/queue"
 	"github.com/go-voting-app/voting-app/testkit/servers"
 )
 
@@ -32,8 +33,8 @@ func TestCeilingDrainIsExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := rdb.XLen(ctx, templateStream).Result(); n != entries+123 || len(votes) != entries+123 {
-		t.Fatalf("stream has %d entries, %d votes; want %d", n, len(votes), entries+123)
+	if n, _ := rdb.LLen(ctx, queue.InboxKey(templateStream)).Result(); n != entries+123 || len(votes) != entries+123 {
+		t.Fatalf("inbox has %d votes, %d expected; want %d", n, len(votes), entries+123)
 	}
 	if expected["a"]+expected["b"] != voters {
 		t.Fatalf("expected %v: want one vote per voter (%d)", expected, voters)

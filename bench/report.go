@@ -145,7 +145,7 @@ func (w *report) summary(r *results) {
 		w.p("| 1 | vote, POST / at c=%d (median of %d trials) | %s votes/s | ≥ %s | %s |", v.Concurrency, len(v.Trials)/len(v.Servers),
 			num(vote.Throughput), num(targetVoteRPS), verdict(vote.Throughput >= targetVoteRPS))
 		w.p("| 1 | vote, p99 latency | %.2f ms | ≤ %.0f ms | %s |", vote.P99, targetVoteP99, verdict(vote.P99 <= targetVoteP99))
-		w.p("| 1 | vote ÷ ceiling (one XADD per request, %s votes/s; median of the per-trial ratios) | %.0f%% | ≥ %.0f%% | %s |", num(ceil.Throughput),
+		w.p("| 1 | vote ÷ ceiling (one RPUSH per request, %s votes/s; median of the per-trial ratios) | %.0f%% | ≥ %.0f%% | %s |", num(ceil.Throughput),
 			100*ratio, 100*targetVoteRatio, verdict(ratio >= targetVoteRatio))
 	}
 	if d := r.Drain; d != nil {
@@ -223,7 +223,7 @@ func (w *report) vote(r *results) barChart {
 	w.p("The load tool (built from `loadgen/`) in closed loop, %d requests in flight on %d keep-alive connections, "+
 		"for %s per trial, against three servers on one private Redis (no persistence, as testkit runs it): "+
 		"the vote service as deployed, the vote service with `LOG_LEVEL=warn` (no access log line per request), "+
-		"and the ceiling, `bench/ceiling`: a bare `net/http` handler that does one `XADD` of the same entry and "+
+		"and the ceiling, `bench/ceiling`: a bare `net/http` handler that does one `RPUSH` of the same entry onto the inbox and "+
 		"answers 303. The three alternate, %d trials each, after a one-second warm-up of each; the table gives the "+
 		"medians. Every vote comes from one address, so the vote service's per-client limit is off (`VOTE_RATE_LIMIT=0`).",
 		v.Concurrency, v.Concurrency, dur(v.Duration), trials)
@@ -273,7 +273,7 @@ func (w *report) vote(r *results) barChart {
 			"in the service, %.0f µs in Redis and %.0f µs in the load tool, %.0f µs in all; %d cores give at most "+
 			"%s votes/s at that price, and %s needs the price under %.0f µs. The load tool alone takes a third of "+
 			"the machine (%.2f cores). The ceiling, at %.0f µs per vote in its own process, reached %s (median; %s "+
-			"in its best trial): the target is about what one XADD per request can do here with the load generator "+
+			"in its best trial): the target is about what one RPUSH per request can do here with the load generator "+
 			"on the same cores. It needs a load generator on other cores, or the service's CPU per vote down to the "+
 			"ceiling's: without its access log line (vote-quiet) the service reached %s.",
 			num(vote.Throughput), num(targetVoteRPS), per(vote.CPU["server"]), per(vote.CPU["redis"]), per(vote.CPU["loadgen"]),
@@ -304,7 +304,7 @@ func (w *report) vote(r *results) barChart {
 		Title: fmt.Sprintf("POST / at c=%d, accepted votes/s (median of %d trials)", v.Concurrency, trials),
 		Unit:  "votes per second",
 		Rows: []bar{
-			{Label: "ceiling (one XADD)", Value: ceil.Throughput, Text: num(ceil.Throughput), Muted: true},
+			{Label: "ceiling (one RPUSH)", Value: ceil.Throughput, Text: num(ceil.Throughput), Muted: true},
 			{Label: "vote, as deployed", Value: vote.Throughput, Text: fmt.Sprintf("%s (%.0f%%)", num(vote.Throughput), 100*ratio)},
 			{Label: "vote, LOG_LEVEL=warn", Value: quiet.Throughput, Text: fmt.Sprintf("%s (%.0f%%)", num(quiet.Throughput), 100*quiet.Ratio)},
 		},

@@ -18,7 +18,7 @@ import (
 
 // voteServers are the servers benchmark 1 drives, in the order each trial visits them.
 var voteServers = []struct{ name, what string }{
-	{"ceiling", "net/http handler, one XADD (bench/ceiling)"},
+	{"ceiling", "net/http handler, one RPUSH onto the inbox (bench/ceiling)"},
 	{"vote", "the vote service, as deployed (LOG_LEVEL=info)"},
 	{"vote-quiet", "the vote service without access logs (LOG_LEVEL=warn)"},
 }
@@ -35,11 +35,8 @@ func (b *bench) vote(ctx context.Context) error {
 	rdb := redisClient(redis)
 	defer rdb.Close()
 
-	// The stream exists, as a worker leaves it; the vote service and the ceiling only append.
-	votes := queue.NewStream(rdb, "votes:stream")
-	if err := votes.Create(ctx); err != nil {
-		return err
-	}
+	// The vote service and the ceiling append to the inbox; no worker empties it.
+	votes := queue.NewInbox(rdb, "votes:stream")
 	logDir := filepath.Join(b.work, "logs")
 	os.MkdirAll(logDir, 0o755)
 	// All load comes from one address, so the per-client vote limit (VOTE_RATE_LIMIT) is off:
@@ -87,7 +84,7 @@ func (b *bench) vote(ctx context.Context) error {
 	}
 	for trial := 1; trial <= cfg.voteTrials; trial++ {
 		for _, s := range voteServers {
-			rdb.XTrimMaxLen(ctx, votes.Key(), 0) // keep Redis's memory flat across trials
+			rdb.Del(ctx, votes.Key()) // keep Redis's memory flat across trials
 			t := targets[s.name]
 			rep, cpu, mem, err := b.loadgen(ctx, args(t.url, cfg.voteDuration), t.pid, redis.PID())
 			if err != nil {

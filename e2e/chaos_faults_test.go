@@ -185,12 +185,12 @@ func (c *chaos) pauseDB(d time.Duration) func(ctx context.Context, f *chaosFault
 	}
 }
 
-// restartRedis restarts Redis while the stream holds votes no worker has acknowledged: the
-// workers are frozen for a few seconds first, so votes pile up undelivered (lag), and a batch is
-// read under a consumer name that then never acknowledges it, as a worker that read a batch and
-// died would leave it (pending). After the restart both must still be there: the append-only
-// file on the volume kept them, and the workers reclaim the dead consumer's batch after
-// CLAIM_IDLE.
+// restartRedis restarts Redis while it holds votes no worker has acknowledged: the workers are
+// frozen for a few seconds first, so votes pile up on the inbox and (moved by hand) undelivered on
+// the stream (lag), and a batch is read under a consumer name that then never acknowledges it, as
+// a worker that read a batch and died would leave it (pending). After the restart all of them must
+// still be there: the append-only file on the volume kept them, and the workers reclaim the dead
+// consumer's batch after CLAIM_IDLE.
 func (c *chaos) restartRedis(ctx context.Context, f *chaosFault) error {
 	workers, err := c.running(ctx, "worker")
 	if err != nil {
@@ -204,6 +204,13 @@ func (c *chaos) restartRedis(ctx context.Context, f *chaosFault) error {
 		return err
 	}
 	backoff.Sleep(ctx, 3*time.Second)
+	// The votes of those seconds wait on the inbox. Move 400 of them onto the stream, as a worker
+	// would have just before it froze (the same script, platform/queue's), so the stream holds
+	// undelivered entries too.
+	if _, err := c.mon.cliArgs(ctx, "EVAL", queue.MoveSource, "3", "votes:stream:inbox", "votes:stream",
+		"votes:stream:inbox", "400", "0"); err != nil {
+		return errors.Join(fmt.Errorf("moving votes onto the stream by hand: %w", err), unpause())
+	}
 	// Then one entry more, as the next read of any consumer would: the group's position moves
 	// past the batch, so nothing but the pending list remembers it.
 	out, err := c.mon.cli(ctx, "XREADGROUP GROUP vote-workers "+crashedConsumer+" COUNT 200 STREAMS votes:stream >",
@@ -249,13 +256,15 @@ func (c *chaos) restartRedis(ctx context.Context, f *chaosFault) error {
 		}
 	}
 	// With the workers frozen the group cannot move: after the restart it must be where it was,
-	// holding the same unacknowledged entries. The undelivered ones are proven by the tally.
-	if after.lastDelivered != before.lastDelivered || after.pending != before.pending || after.oldestPending != before.oldestPending {
+	// holding the same unacknowledged entries, and the inbox at least as full (votes arrive on it
+	// again as soon as Redis is back). The undelivered ones are proven by the tally.
+	if after.lastDelivered != before.lastDelivered || after.pending != before.pending || after.oldestPending != before.oldestPending ||
+		after.inbox < before.inbox {
 		return fmt.Errorf("the restart changed the consumer group: before %s, after %s; "+
 			"entries delivered but not acknowledged that Redis forgets are never delivered again", before.backlog(), after.backlog())
 	}
-	if held == 0 || !before.lagKnown || before.lag == 0 {
-		return fmt.Errorf("no vote was pending and undelivered when Redis restarted (%s): the fault tested less than it should", before.backlog())
+	if held == 0 || !before.lagKnown || before.lag == 0 || before.inbox == 0 {
+		return fmt.Errorf("no vote was pending, undelivered and on the inbox when Redis restarted (%s): the fault tested less than it should", before.backlog())
 	}
 	return nil
 }

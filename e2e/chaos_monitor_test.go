@@ -56,16 +56,21 @@ type groupInfo struct {
 	// until the group has read to the stream's end.
 	entriesRead, lag    int64
 	readKnown, lagKnown bool
+	// Votes wait on the inbox until a worker moves them onto the stream; inboxSince is when the
+	// oldest of them was cast (Unix ms; 0 when the inbox is empty).
+	inbox      int64
+	inboxSince int64
 }
 
-func (g groupInfo) drained() bool { return g.lagKnown && g.lag == 0 && g.pending == 0 }
+func (g groupInfo) drained() bool { return g.lagKnown && g.lag == 0 && g.pending == 0 && g.inbox == 0 }
 
 // caughtUp reports whether every vote queued up to ms (Unix milliseconds) has been delivered,
 // applied and acknowledged: the group has read past ms, and nothing older is pending. The worker
 // acknowledges only after its batch committed.
 func (g groupInfo) caughtUp(ms int64) bool {
 	delivered := g.lastDelivered.Ms >= ms || (g.lagKnown && g.lag == 0)
-	return delivered && (g.pending == 0 || g.oldestPending.Ms > ms)
+	moved := g.inbox == 0 || g.inboxSince > ms
+	return moved && delivered && (g.pending == 0 || g.oldestPending.Ms > ms)
 }
 
 func (g groupInfo) backlog() string {
@@ -75,7 +80,7 @@ func (g groupInfo) backlog() string {
 		}
 		return strconv.FormatInt(n, 10)
 	}
-	return fmt.Sprintf("last delivered %s, %d pending, %s entries read, lag %s",
+	return fmt.Sprintf("%d on the inbox, last delivered %s, %d pending, %s entries read, lag %s", g.inbox,
 		queue.FormatID(g.lastDelivered), g.pending, count(g.entriesRead, g.readKnown), count(g.lag, g.lagKnown))
 }
 
@@ -129,14 +134,31 @@ func (m *chaosMonitor) snapshot() []chaosSample {
 	return append([]chaosSample(nil), m.samples...)
 }
 
-// group reads the consumer group's state, both commands in one redis-cli. The password goes in
+// group reads the inbox's and the consumer group's state, every command in one redis-cli. The password goes in
 // the environment, never on a command line.
 func (m *chaosMonitor) group(ctx context.Context) (groupInfo, error) {
-	out, err := m.cli(ctx, "XINFO GROUPS votes:stream", "XPENDING votes:stream vote-workers")
+	out, err := m.cli(ctx, "LLEN votes:stream:inbox", "LINDEX votes:stream:inbox 0",
+		"XINFO GROUPS votes:stream", "XPENDING votes:stream vote-workers")
 	if err != nil {
 		return groupInfo{}, err
 	}
-	return parseGroup(out)
+	// The inbox's length and head come first, one line each (the head empty when there is none).
+	length, rest, _ := strings.Cut(out, "\n")
+	head, rest, _ := strings.Cut(rest, "\n")
+	g, err := parseGroup(rest)
+	if err != nil {
+		return g, err
+	}
+	if g.inbox, err = strconv.ParseInt(strings.TrimSpace(length), 10, 64); err != nil {
+		return g, fmt.Errorf("LLEN: %q", length)
+	}
+	var cast struct {
+		TS int64 `json:"ts"`
+	}
+	if g.inbox > 0 && json.Unmarshal([]byte(head), &cast) == nil {
+		g.inboxSince = cast.TS
+	}
+	return g, nil
 }
 
 // cli runs commands through redis-cli inside the Redis container, as the worker's Redis user.
@@ -150,6 +172,21 @@ func (m *chaosMonitor) cli(ctx context.Context, commands ...string) (string, err
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("redis-cli: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return string(out), nil
+}
+
+// cliArgs runs one command through redis-cli inside the Redis container, as the worker's Redis
+// user, its arguments given as they are (a script with newlines and quotes, for instance).
+func (m *chaosMonitor) cliArgs(ctx context.Context, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", append([]string{"exec", "--env", "REDISCLI_AUTH",
+		m.redis, "redis-cli", "--no-auth-warning", "--user", "worker"}, args...)...)
+	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+m.password)
+	out, err := cmd.CombinedOutput()
+	if err != nil || bytes.HasPrefix(out, []byte("ERR")) || bytes.HasPrefix(out, []byte("NOPERM")) {
+		return "", fmt.Errorf("redis-cli %s: %v: %s", args[0], err, bytes.TrimSpace(out))
 	}
 	return string(out), nil
 }

@@ -379,6 +379,12 @@ func testAccounts(t *testing.T, s *stack) {
 		{"vote", []string{"DEL", "votes:stream"}},
 		{"vote", []string{"FLUSHALL"}},
 		{"vote", []string{"XADD", "elsewhere", "*", "vote", "a"}},
+		// The vote service appends to the inbox and can do nothing else: not trim the stream with
+		// XADD's MAXLEN, not touch the inbox but to append.
+		{"vote", []string{"XADD", "votes:stream", "MAXLEN", "0", "*", "vote", "a"}},
+		{"vote", []string{"XTRIM", "votes:stream", "MAXLEN", "0"}},
+		{"vote", []string{"LTRIM", "votes:stream:inbox", "0", "0"}},
+		{"vote", []string{"LPOP", "votes:stream:inbox"}},
 	} {
 		if got := redis(tc.user, tc.args...); !strings.HasPrefix(got, "NOPERM") {
 			t.Errorf("redis user %q %v: %q, want NOPERM", cmp.Or(tc.user, "default"), tc.args, got)

@@ -98,7 +98,6 @@ func TestVoteWithBadCookieCountsUnderFreshID(t *testing.T) {
 // Headers beyond the server's limit (16 KiB) are refused before any handler runs.
 func TestRunRefusesHugeHeaders(t *testing.T) {
 	redisURL, prefix := testkit.Redis(t)
-	createStreamAt(t, redisURL, prefix+"votes")
 	env := map[string]string{
 		"HTTP_ADDR":   "127.0.0.1:0",
 		"OPS_ADDR":    "127.0.0.1:0",

@@ -9,22 +9,22 @@ import (
 	"github.com/go-voting-app/voting-app/platform/queue"
 )
 
-// ballotBox puts votes on the stream the workers read.
+// ballotBox puts votes on the inbox the workers move onto the stream.
 type ballotBox struct {
-	stream  *queue.Stream
+	inbox   *queue.Inbox
 	timeout time.Duration // VOTE_TIMEOUT
 	metrics *metrics
 }
 
-// Cast appends one vote to the stream. A failure is reported as the queue being unavailable; it
-// does not always mean the vote is missing (see queue.Stream.Append), and voting again is the cure
+// Cast appends one vote to the inbox. A failure is reported as the queue being unavailable; it
+// does not always mean the vote is missing (see queue.Inbox.Cast), and voting again is the cure
 // either way.
 func (b *ballotBox) Cast(ctx context.Context, voter ballot.VoterID, option string) error {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	start := time.Now()
-	_, err := b.stream.Append(ctx, queue.Cast{Voter: voter, Option: option, At: start})
-	b.metrics.observeXAdd(time.Since(start), err)
+	err := b.inbox.Cast(ctx, queue.Cast{Voter: voter, Option: option, At: start})
+	b.metrics.observeAppend(time.Since(start), err)
 	if err != nil {
 		return &unavailableError{fmt.Errorf("voter %s: %w", ballot.Redact(string(voter)), err)}
 	}

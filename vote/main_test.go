@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,10 +52,9 @@ func newLimitedTestServer(t testing.TB, redisURL, stream string, opts ballot.Opt
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rdb.Close() })
-	createStream(t, rdb, stream)
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg, opts)
-	box := &ballotBox{stream: queue.NewStream(rdb, stream), timeout: time.Second, metrics: m}
+	box := &ballotBox{inbox: queue.NewInbox(rdb, stream), timeout: time.Second, metrics: m}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	if _, ok := t.(*testing.T); ok {
 		log = slog.New(slog.NewJSONHandler(t.Output(), nil))
@@ -82,15 +84,34 @@ func (ts *testServer) serve(t testing.TB, req *http.Request) (*http.Response, st
 }
 
 // entries returns everything on the test's stream.
-func (ts *testServer) entries(t testing.TB) []redis.XMessage {
+// inbox returns the votes on the inbox, as the vote service wrote them.
+func (ts *testServer) inbox(t testing.TB) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	msgs, err := ts.rdb.XRange(ctx, ts.stream, "-", "+").Result()
+	raw, err := ts.rdb.LRange(ctx, queue.InboxKey(ts.stream), 0, -1).Result()
 	if err != nil {
-		t.Fatalf("read stream: %v", err)
+		t.Fatalf("read the inbox: %v", err)
 	}
-	return msgs
+	return raw
+}
+
+// entries returns the votes on the inbox as the stream entries a worker will make of them: the
+// fields voter, vote and ts of each (an object with any other field fails the test), and an ID
+// from its cast time.
+func (ts *testServer) entries(t testing.TB) []redis.XMessage {
+	t.Helper()
+	var out []redis.XMessage
+	for i, raw := range ts.inbox(t) {
+		var c map[string]any
+		if err := json.Unmarshal([]byte(raw), &c); err != nil || len(c) != 3 {
+			t.Fatalf("inbox entry %q: %v; want an object of voter, vote and ts", raw, err)
+		}
+		at, _ := c[queue.FieldCastAt].(float64)
+		c[queue.FieldCastAt] = strconv.FormatInt(int64(at), 10)
+		out = append(out, redis.XMessage{ID: fmt.Sprintf("%d-%d", int64(at), i), Values: c})
+	}
+	return out
 }
 
 func (ts *testServer) failures(reason string) float64 {
@@ -135,25 +156,4 @@ func voterCookieOf(id ballot.VoterID) *http.Cookie {
 
 func testutilCount(ts *testServer, option string) float64 {
 	return testutil.ToFloat64(ts.metrics.votes.WithLabelValues(option))
-}
-
-// createStream creates the stream and its consumer group, as a worker does on its first start:
-// the vote service appends only to a stream that exists.
-func createStream(t testing.TB, rdb *redis.Client, stream string) {
-	t.Helper()
-	g := queue.NewGroup(rdb, queue.GroupConfig{Stream: stream, Group: queue.DefaultGroup, Consumer: "test"})
-	if _, err := g.EnsureGroup(context.Background(), ballot.Position{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// createStreamAt is createStream on the server at url.
-func createStreamAt(t testing.TB, url, stream string) {
-	t.Helper()
-	rdb, err := queue.Open(queue.Config{URL: url}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
-	createStream(t, rdb, stream)
 }

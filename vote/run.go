@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := ops.NewRegistry("vote")
 	httpMetrics := web.NewMetrics(reg)
 	metrics := newMetrics(reg, opts)
-	box := &ballotBox{stream: queue.NewStream(rdb, qcfg.Stream), timeout: voteTimeout, metrics: metrics}
+	box := &ballotBox{inbox: queue.NewInbox(rdb, qcfg.Stream), timeout: voteTimeout, metrics: metrics}
 	limiter := newClientLimiter(rateLimit, rateBurst, addrs, time.Now)
 	metrics.watch(reg, limiter)
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -59,6 +60,7 @@ func (c *consumer) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { c.monitor(ctx) })
+	wg.Go(func() { c.move(ctx) })
 
 	// Entries this consumer name read in a previous life (a restarted container keeps its
 	// hostname) come first, before anything new.
@@ -112,6 +114,33 @@ func (c *consumer) ensureGroup(ctx context.Context) error {
 	})
 }
 
+// move carries votes from the inbox (and the classic app's list) onto the stream as they arrive:
+// it waits on the inbox without taking anything, then moves everything there in batches. Every
+// worker runs one; the moves are atomic and keep the order of arrival whoever makes them.
+func (c *consumer) move(ctx context.Context) {
+	wait := backoff.Backoff{Min: 100 * time.Millisecond, Max: c.cfg.MaxBackoff}
+	for ctx.Err() == nil {
+		moved, err := c.stream.Move(ctx, c.cfg.BatchSize)
+		if err == nil && moved == 0 {
+			_, err = c.stream.AwaitInbox(ctx, c.cfg.Block)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.failed("redis", err, classifyRedis(err))
+			c.log.Warn("moving votes from the inbox failed; retrying", "err", err)
+			if queue.IsNoGroup(err) || errors.Is(err, queue.ErrNoStream) {
+				c.ensureGroup(ctx)
+			}
+			wait.Wait(ctx)
+			continue
+		}
+		wait.Reset()
+		c.m.moved.Add(float64(moved))
+	}
+}
+
 func (c *consumer) loop(ctx context.Context) {
 	for ctx.Err() == nil {
 		c.iterate(ctx)
@@ -147,14 +176,9 @@ func (c *consumer) iterate(ctx context.Context) {
 	}
 }
 
-// fetch returns the next batch: entries drained from the classic list are put on the stream
-// first; then, when a reclaim is due, entries abandoned by dead consumers; otherwise new entries.
+// fetch returns the next batch: when a reclaim is due, entries abandoned by dead consumers;
+// otherwise new entries.
 func (c *consumer) fetch(ctx context.Context) ([]queue.Entry, error) {
-	if moved, err := c.stream.DrainLegacy(ctx, c.cfg.BatchSize); err != nil {
-		return nil, err
-	} else if moved > 0 {
-		c.m.legacyMoved.Add(float64(moved))
-	}
 	if msgs, err := c.reclaim(ctx); err != nil || len(msgs) > 0 {
 		return msgs, err
 	}

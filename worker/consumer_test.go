@@ -363,3 +363,31 @@ func TestRetryFinishesTheAttemptUnderWay(t *testing.T) {
 		t.Fatalf("retry = %v after %d calls; want it to give up after the failed attempt", err, calls)
 	}
 }
+
+// The production path: votes cast on the inbox, as the vote service does, moved onto the stream
+// by the workers and applied, the last of each voter's votes winning, with two workers moving and
+// consuming at once.
+func TestVotesFromTheInboxAreCounted(t *testing.T) {
+	r := defaultRig(t)
+	stop1 := r.start(r.consumer("w1", fastSettings))
+	defer stop1()
+	stop2 := r.start(r.consumer("w2", fastSettings))
+	defer stop2()
+	inbox := queue.NewInbox(r.rdb, r.stream)
+	want := map[string]string{}
+	for i, v := range randomVotes(29, 1500, 200) {
+		if err := inbox.Cast(context.Background(), queue.Cast{Voter: ballot.VoterID(v.voter), Option: v.option,
+			At: time.Now().Add(time.Duration(i) * time.Microsecond)}); err != nil {
+			t.Fatal(err)
+		}
+		want[v.voter] = v.option
+	}
+	r.waitStored(want, 30*time.Second)
+	testkit.Eventually(t, 10*time.Second, "the inbox empty and everything acknowledged", func() bool {
+		n, _ := r.rdb.LLen(context.Background(), queue.InboxKey(r.stream)).Result()
+		return n == 0 && r.pending() == 0
+	})
+	if h := r.historyCount(); h != 1500 {
+		t.Fatalf("history has %d votes, want 1500", h)
+	}
+}

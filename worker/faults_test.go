@@ -156,7 +156,7 @@ func TestAPermissionErrorStallsLoudly(t *testing.T) {
 	role := testkit.UniqueName(t)
 	for _, sql := range []string{
 		`CREATE ROLE ` + role + ` LOGIN`,
-		`GRANT SELECT, INSERT, UPDATE ON votes, vote_history, vote_totals TO ` + role,
+		`GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO ` + role,
 		`REVOKE INSERT ON vote_history FROM ` + role,
 	} {
 		if _, err := r.pool.Exec(ctx, sql); err != nil {

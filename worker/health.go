@@ -53,7 +53,7 @@ func (h *health) committed(at time.Time) {
 func (h *health) observe(b queue.Backlog, at time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	waits := b.Own > 0 || b.Undelivered
+	waits := b.Own > 0 || b.Undelivered || b.Inbox > 0
 	switch {
 	case !waits:
 		h.waitingSince = time.Time{}
@@ -70,8 +70,9 @@ func (h *health) stalled(now time.Time) string {
 	if h.waitingSince.IsZero() || now.Sub(h.waitingSince) < h.stallAfter || now.Sub(h.lastCommit) < h.stallAfter {
 		return ""
 	}
-	return fmt.Sprintf("stalled: nothing committed for %s while entries wait (%d held by this worker, %d pending in all, %d not yet read)",
-		now.Sub(h.lastCommit).Round(time.Second), h.waiting.Own, h.waiting.Pending, max(h.waiting.Lag, 0))
+	return fmt.Sprintf("stalled: nothing committed for %s while entries wait (%d held by this worker, %d pending in all, "+
+		"%d not yet read, %d on the inbox)", now.Sub(h.lastCommit).Round(time.Second), h.waiting.Own, h.waiting.Pending,
+		max(h.waiting.Lag, 0), h.waiting.Inbox)
 }
 
 // Check is the readiness check.
@@ -115,7 +116,11 @@ func (c *consumer) monitor(ctx context.Context) {
 			if b.Waiting {
 				age = max(0, now.Sub(time.UnixMilli(b.Oldest.Ms)).Seconds())
 			}
+			if !b.InboxSince.IsZero() {
+				age = max(age, now.Sub(b.InboxSince).Seconds())
+			}
 			c.m.oldestAge.Set(age)
+			c.m.inbox.Set(float64(b.Inbox))
 			c.health.observe(b, now)
 		}
 		stalled := 0.0

@@ -10,7 +10,8 @@ type metrics struct {
 	deadLetters  *prometheus.CounterVec
 	retries      *prometheus.CounterVec
 	reclaimed    prometheus.Counter
-	legacyMoved  prometheus.Counter
+	moved        prometheus.Counter
+	inbox        prometheus.Gauge
 	trimmed      prometheus.Counter
 	lag          prometheus.Gauge
 	pending      prometheus.Gauge
@@ -52,9 +53,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "worker_entries_reclaimed_total",
 			Help: "Pending entries taken over from a dead consumer or a previous run.",
 		}),
-		legacyMoved: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "worker_legacy_entries_moved_total",
-			Help: "Classic-format votes moved from the Redis list onto the stream.",
+		moved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_votes_moved_total",
+			Help: "Votes moved from the inbox (and the classic app's list) onto the stream.",
+		}),
+		inbox: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "worker_inbox_votes",
+			Help: "Votes waiting on the inbox to be moved onto the stream.",
 		}),
 		trimmed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "worker_stream_trimmed_total",
@@ -70,7 +75,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		oldestAge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "worker_oldest_pending_age_seconds",
-			Help: "Age of the oldest entry the group has not acknowledged, delivered or not (by its stream time; 0 when none).",
+			Help: "Age of the oldest vote not yet acknowledged: on the inbox (by its cast time) or on the stream, delivered or not (by its stream time); 0 when none.",
 		}),
 		consecutive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "worker_consecutive_failures",
@@ -90,6 +95,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.retries.WithLabelValues(d)
 	}
 	reg.MustRegister(m.batchSize, m.batchSeconds, m.entries, m.applied, m.deadLetters, m.retries,
-		m.reclaimed, m.legacyMoved, m.trimmed, m.lag, m.pending, m.oldestAge, m.consecutive, m.stalled, m.panics)
+		m.reclaimed, m.moved, m.inbox, m.trimmed, m.lag, m.pending, m.oldestAge, m.consecutive, m.stalled, m.panics)
 	return m
 }

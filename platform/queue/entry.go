@@ -3,6 +3,7 @@ package queue
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -15,9 +16,16 @@ const (
 	FieldVoter  = "voter"
 	FieldOption = "vote"
 	FieldCastAt = "ts" // Unix milliseconds, as the vote service saw it
+	// FieldCast holds a vote as the vote service put it on the inbox (Inbox.Cast), moved onto the
+	// stream verbatim by a worker (Group.Move).
+	FieldCast = "cast"
 	// FieldLegacy holds a classic-app payload moved verbatim from the Redis list onto the stream.
 	FieldLegacy = "legacy"
 )
+
+// maxCastLen bounds a cast read from the inbox before it is parsed: a well-formed one is under
+// 100 bytes, and anything may have been pushed.
+const maxCastLen = 512
 
 // MaxEntryVoterLen bounds a voter ID read from the stream. Entries from the classic vote app (which
 // hex-encodes 64 random bits) are accepted too, so the check is looser than ballot.ParseVoterID;
@@ -84,6 +92,19 @@ type Cast struct {
 	At     time.Time
 }
 
+// castJSON is a cast as the inbox holds it.
+type castJSON struct {
+	Voter  string `json:"voter"`
+	Option string `json:"vote"`
+	At     int64  `json:"ts"` // Unix milliseconds, as the vote service saw it
+}
+
+// encode writes c as the inbox holds it: JSON with the stream fields' names.
+func (c Cast) encode() string {
+	b, _ := json.Marshal(castJSON{Voter: string(c.Voter), Option: c.Option, At: c.At.UnixMilli()}) // strings and a number
+	return string(b)
+}
+
 // values are the fields of c's entry, for XADD.
 func (c Cast) values() []string {
 	return []string{
@@ -109,6 +130,7 @@ const (
 	UnknownOption = "unknown_option"
 	BadCastAt     = "bad_cast_at"
 	BadLegacy     = "bad_legacy"
+	BadCast       = "bad_cast"
 )
 
 func (e *DecodeError) Error() string { return "malformed vote entry: " + e.Reason }
@@ -123,6 +145,10 @@ func Decode(e Entry) (ballot.Vote, error) {
 	pos, err := ParseID(e.ID)
 	if err != nil {
 		return ballot.Vote{}, malformed(BadStreamID, "%v", err)
+	}
+	if raw, ok := e.Fields[FieldCast]; ok && len(e.Fields) == 1 {
+		s, _ := raw.(string)
+		return decodeCast(pos, s)
 	}
 	if raw, ok := e.Fields[FieldLegacy]; ok && len(e.Fields) == 1 {
 		s, _ := raw.(string)
@@ -162,6 +188,38 @@ func checkCastAt(pos ballot.Position, castAt time.Time) error {
 			castAt.UTC().Format(time.RFC3339), MaxCastAhead, stored.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// decodeCast reads a cast from the inbox: exactly the JSON object Cast.encode writes, and nothing
+// else (unknown fields, trailing data, wrong types and oversized payloads are refused).
+func decodeCast(pos ballot.Position, payload string) (ballot.Vote, error) {
+	if len(payload) > maxCastLen {
+		return ballot.Vote{}, malformed(BadCast, "cast of %d bytes; at most %d", len(payload), maxCastLen)
+	}
+	dec := json.NewDecoder(strings.NewReader(payload))
+	dec.DisallowUnknownFields()
+	var c struct {
+		Voter  *string `json:"voter"`
+		Option *string `json:"vote"`
+		At     *int64  `json:"ts"`
+	}
+	if err := dec.Decode(&c); err != nil {
+		return ballot.Vote{}, malformed(BadCast, "cast is not the JSON object the vote service writes: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return ballot.Vote{}, malformed(BadCast, "cast has data after its JSON object")
+	}
+	if c.Voter == nil || c.Option == nil || c.At == nil {
+		return ballot.Vote{}, malformed(BadCast, "cast needs voter, vote and ts")
+	}
+	if *c.At <= 0 {
+		return ballot.Vote{}, malformed(BadCastAt, "cast time %d is not a positive Unix millisecond time", *c.At)
+	}
+	castAt := time.UnixMilli(*c.At)
+	if err := checkCastAt(pos, castAt); err != nil {
+		return ballot.Vote{}, err
+	}
+	return newVote(pos, *c.Voter, *c.Option, castAt)
 }
 
 // decodeLegacy reads the classic vote app's wire format: JSON {"voter_id": "...", "vote": "a"}.

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,11 +20,15 @@ func FuzzDecodeEntry(f *testing.F) {
 	f.Add("99999999999999999999-0", "a", "a", "1", "")
 	f.Add("1700000000000-0", "v", "a", "9223372036854775807", "")
 	f.Add("253402300800000-0", "v", "b", "", "")
+	f.Add("1700000000000-0", "", "", "", `{"voter":"0123456789abcdef0123456789abcdef","vote":"a","ts":1700000000000}`)
 	f.Fuzz(func(t *testing.T, id, voter, option, ts, legacy string) {
 		m := map[string]any{}
-		if legacy != "" {
+		switch {
+		case strings.HasPrefix(legacy, "{\"voter\""):
+			m[FieldCast] = legacy
+		case legacy != "":
 			m[FieldLegacy] = legacy
-		} else {
+		default:
 			m[FieldVoter], m[FieldOption] = voter, option
 			if ts != "" {
 				m[FieldCastAt] = ts

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -18,6 +19,7 @@ import (
 type Group struct {
 	rdb      *redis.Client
 	key      string // the votes stream
+	inbox    string // the list the vote service appends to
 	group    string
 	consumer string
 	dead     string // dead-letter stream
@@ -34,7 +36,7 @@ type GroupConfig struct {
 
 // NewGroup returns the consumer cfg names. Nothing is sent to Redis until EnsureGroup.
 func NewGroup(rdb *redis.Client, cfg GroupConfig) *Group {
-	return &Group{rdb: rdb, key: cfg.Stream, group: cfg.Group, consumer: cfg.Consumer,
+	return &Group{rdb: rdb, key: cfg.Stream, inbox: InboxKey(cfg.Stream), group: cfg.Group, consumer: cfg.Consumer,
 		dead: DeadLetters(cfg.Stream), legacy: cfg.Legacy}
 }
 
@@ -334,6 +336,10 @@ type Backlog struct {
 	Own     int64 // of those, the ones this consumer holds
 	// Undelivered says an entry waits that no consumer of the group has read yet.
 	Undelivered bool
+	// Inbox is how many votes wait on the inbox to be moved onto the stream, and InboxSince when
+	// the oldest of them was cast (zero when the inbox is empty or its head unreadable).
+	Inbox      int64
+	InboxSince time.Time
 	// Oldest is the position of the oldest entry the group has not acknowledged, delivered or not;
 	// Waiting is false when there is none.
 	Oldest  ballot.Position
@@ -345,7 +351,8 @@ type Backlog struct {
 // entry when a group has nothing pending. Being a script, it reads and trims atomically, so no
 // entry delivered in between can be cut. Stream IDs are compared as numbers (ms, then seq). For
 // group ARGV[1] it also returns its lag and pending count, the count consumer ARGV[2] holds, its
-// oldest pending entry and its next undelivered one.
+// oldest pending entry and its next undelivered one, and the length and head of the inbox
+// (KEYS[2]).
 var trimScript = redis.NewScript(`
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -387,16 +394,16 @@ local trimmed = 0
 if cut_ms ~= nil then
   trimmed = redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f-%.0f', cut_ms, cut_seq))
 end
-return {trimmed, lag, pending, own, oldest, nextid}
+return {trimmed, lag, pending, own, oldest, nextid, redis.call('LLEN', KEYS[2]), redis.call('LINDEX', KEYS[2], 0) or ''}
 `)
 
 // Trim drops acknowledged entries so the stream stays bounded, and reports the backlog.
 func (g *Group) Trim(ctx context.Context) (Backlog, error) {
-	res, err := trimScript.Run(ctx, g.rdb, []string{g.key}, g.group, g.consumer).Slice()
+	res, err := trimScript.Run(ctx, g.rdb, []string{g.key, g.inbox}, g.group, g.consumer).Slice()
 	if err != nil {
 		return Backlog{}, fmt.Errorf("trim stream: %w", err)
 	}
-	if len(res) != 6 {
+	if len(res) != 8 {
 		return Backlog{}, fmt.Errorf("trim stream: unexpected reply %v", res)
 	}
 	var b Backlog
@@ -404,7 +411,14 @@ func (g *Group) Trim(ctx context.Context) (Backlog, error) {
 	b.Lag, _ = res[1].(int64)
 	b.Pending, _ = res[2].(int64)
 	b.Own, _ = res[3].(int64)
-	for i, v := range res[4:] {
+	b.Inbox, _ = res[6].(int64)
+	if head, _ := res[7].(string); head != "" {
+		var c castJSON
+		if json.Unmarshal([]byte(head), &c) == nil && c.At > 0 {
+			b.InboxSince = time.UnixMilli(c.At)
+		}
+	}
+	for i, v := range res[4:6] {
 		id, _ := v.(string)
 		if id == "" {
 			continue
@@ -421,31 +435,57 @@ func (g *Group) Trim(ctx context.Context) (Backlog, error) {
 	return b, nil
 }
 
-// drainScript moves up to ARGV[1] entries from the head of the classic app's list onto the stream,
-// verbatim, in one atomic step: an entry is either still on the list or on the stream, never lost
-// in between. The classic vote app RPUSHes, so LPOP keeps the order votes were cast in. Like the
-// vote service, it never creates the stream: only EnsureGroup does, after setting the floor.
-var drainScript = redis.NewScript(`
+// moveScript moves up to ARGV[1] votes from the head of the inbox (KEYS[1]) onto the stream
+// (KEYS[2]), then as many from the classic app's list (KEYS[3], when ARGV[2] is "1"), verbatim, in
+// one atomic step: a vote is either still on its list or on the stream, never lost in between,
+// and votes keep the order they arrived in (the vote service RPUSHes, so LPOP takes the oldest).
+// It never creates the stream: only EnsureGroup does, after setting the floor; the votes wait.
+var moveScript = redis.NewScript(MoveSource)
+
+// MoveSource is the Lua source of the script Move runs (KEYS: inbox, stream, classic list; ARGV:
+// the most votes to move from each list, and "1" to drain the classic list too), for moving votes
+// by hand with EVAL as a worker would, as the fault-injection test does.
+const MoveSource = `
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
 local moved = 0
-for _ = 1, tonumber(ARGV[1]) do
-  local v = redis.call('LPOP', KEYS[1])
-  if not v then break end
-  redis.call('XADD', KEYS[2], '*', 'legacy', v)
-  moved = moved + 1
+local function drain(list, field)
+  for _ = 1, tonumber(ARGV[1]) do
+    local v = redis.call('LPOP', list)
+    if not v then return end
+    redis.call('XADD', KEYS[2], '*', field, v)
+    moved = moved + 1
+  end
 end
+drain(KEYS[1], 'cast')
+if ARGV[2] == '1' then drain(KEYS[3], 'legacy') end
 return moved
-`)
+`
 
-// DrainLegacy moves up to n classic-format votes onto the stream; they are decoded there like any
-// entry, so malformed ones are dead-lettered the same way.
-func (g *Group) DrainLegacy(ctx context.Context, n int) (int64, error) {
-	if g.legacy == "" {
-		return 0, nil
+// Move moves up to n votes from the inbox, and up to n from the classic app's list when one is
+// configured, onto the stream; they are decoded there like any entry, so malformed ones are
+// dead-lettered the same way. It returns how many it moved.
+func (g *Group) Move(ctx context.Context, n int) (int64, error) {
+	legacy, drainLegacy := g.legacy, "1"
+	if legacy == "" {
+		legacy, drainLegacy = g.inbox, "0" // a key slot must name something; it is not touched
 	}
-	moved, err := drainScript.Run(ctx, g.rdb, []string{g.legacy, g.key}, n).Int64()
+	moved, err := moveScript.Run(ctx, g.rdb, []string{g.inbox, g.key, legacy}, n, drainLegacy).Int64()
 	if err != nil {
-		return 0, fmt.Errorf("drain classic list %q: %w", g.legacy, err)
+		return 0, fmt.Errorf("move votes onto the stream: %w", err)
 	}
 	return moved, nil
+}
+
+// AwaitInbox waits up to timeout for the inbox to hold something, and reports whether it does. It
+// takes nothing: BLMOVE from the list's tail to its tail blocks while the list is empty and leaves
+// it as it was.
+func (g *Group) AwaitInbox(ctx context.Context, timeout time.Duration) (bool, error) {
+	err := g.rdb.BLMove(ctx, g.inbox, g.inbox, "RIGHT", "RIGHT", timeout).Err()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("wait for votes: %w", err)
+	}
+	return true, nil
 }

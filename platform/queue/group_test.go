@@ -267,3 +267,54 @@ func TestSettleWritesEachDeadLetterOnce(t *testing.T) {
 		t.Fatalf("dead letter %v", d[0].Values)
 	}
 }
+
+// Votes cast on the inbox reach the stream in the order they arrived, moved by any consumer, and
+// only once a worker has created the stream; waiting on the inbox takes nothing from it.
+func TestInboxVotesMoveOntoTheStreamInOrder(t *testing.T) {
+	rdb, prefix := client(t)
+	ctx := context.Background()
+	key := prefix + "votes"
+	inbox := NewInbox(rdb, key)
+	g := NewGroup(rdb, GroupConfig{Stream: key, Group: "workers", Consumer: "w"})
+	if ok, err := g.AwaitInbox(ctx, 10*time.Millisecond); err != nil || ok {
+		t.Fatalf("empty inbox: %v, %v", ok, err)
+	}
+	voters := []string{"0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"}
+	for i := range 5 {
+		c := Cast{Voter: ballot.VoterID(voters[i%2]), Option: []string{"a", "b"}[i%2], At: time.UnixMilli(int64(1700000000000 + i))}
+		if err := inbox.Cast(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := g.AwaitInbox(ctx, time.Second); err != nil || !ok {
+		t.Fatalf("inbox with votes: %v, %v", ok, err)
+	}
+	if moved, err := g.Move(ctx, 100); err != nil || moved != 0 {
+		t.Fatalf("move before the stream exists: %d, %v; want nothing moved", moved, err)
+	}
+	if n, _ := rdb.LLen(ctx, InboxKey(key)).Result(); n != 5 {
+		t.Fatalf("inbox holds %d after waiting and a refused move, want 5", n)
+	}
+	if _, err := g.EnsureGroup(ctx, ballot.Position{}); err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := g.Move(ctx, 3); err != nil || moved != 3 {
+		t.Fatalf("move 3: %d, %v", moved, err)
+	}
+	if moved, err := g.Move(ctx, 100); err != nil || moved != 2 {
+		t.Fatalf("move the rest: %d, %v", moved, err)
+	}
+	msgs, err := g.ReadNew(ctx, 10, -1)
+	if err != nil || len(msgs) != 5 {
+		t.Fatalf("read %d, %v", len(msgs), err)
+	}
+	for i, m := range msgs {
+		v, err := Decode(m)
+		if err != nil || v.CastAt.UnixMilli() != int64(1700000000000+i) || v.Voter != voters[i%2] {
+			t.Fatalf("entry %d: %+v, %v; want the votes in the order they were cast", i, v, err)
+		}
+	}
+	if b, err := g.Trim(ctx); err != nil || b.Inbox != 0 {
+		t.Fatalf("backlog after the move: %+v, %v", b, err)
+	}
+}

@@ -4,13 +4,49 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/redis/go-redis/v9"
 )
 
-// Stream is the votes stream as the vote service sees it: the place votes are appended to.
+// Inbox is where the vote service puts votes: a Redis list next to the stream, to which it may
+// only append (RPUSH is the one command its Redis user has; it cannot read, trim or delete).
+// Workers move the votes onto the stream in the order they arrived (Group.Move). Appending to the
+// stream directly would need XADD, whose MAXLEN and MINID options would let a compromised vote
+// service trim entries nobody has acknowledged; Redis's ACLs cannot forbid options, and apply
+// inside scripts and functions too, so no Redis Function can stand in between.
+type Inbox struct {
+	rdb *redis.Client
+	key string
+}
+
+// InboxKey is the inbox of the stream at key.
+func InboxKey(stream string) string { return stream + ":inbox" }
+
+// NewInbox returns the inbox of the stream at key stream.
+func NewInbox(rdb *redis.Client, stream string) *Inbox {
+	return &Inbox{rdb: rdb, key: InboxKey(stream)}
+}
+
+// Cast appends votes, in order, in one round trip. An error does not always mean a vote is
+// missing: an RPUSH whose reply was lost may have landed. Voting again is the cure either way,
+// since a voter's last vote wins.
+func (in *Inbox) Cast(ctx context.Context, casts ...Cast) error {
+	values := make([]any, len(casts))
+	for i, c := range casts {
+		values[i] = c.encode()
+	}
+	if err := in.rdb.RPush(ctx, in.key, values...).Err(); err != nil {
+		return fmt.Errorf("rpush %s: %w", in.key, err)
+	}
+	return nil
+}
+
+// Key is the inbox's key.
+func (in *Inbox) Key() string { return in.key }
+
+// Stream is the votes stream, for the tools that fill one directly (tests, benchmarks): the app's
+// votes reach it through the inbox.
 type Stream struct {
 	rdb *redis.Client
 	key string
@@ -21,21 +57,6 @@ func NewStream(rdb *redis.Client, key string) *Stream { return &Stream{rdb: rdb,
 
 // Key is the stream's key.
 func (s *Stream) Key() string { return s.key }
-
-// Create makes an empty stream at the key, without a consumer group, if there is none: for tools
-// that fill a stream themselves (benchmarks). The app's stream is created by Group.EnsureGroup,
-// which sets its floor; Append never creates one.
-func (s *Stream) Create(ctx context.Context) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.XGroupCreateMkStream(ctx, s.key, "create", "$")
-		p.XGroupDestroy(ctx, s.key, "create")
-		return nil
-	})
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return fmt.Errorf("create stream %s: %w", s.key, err)
-	}
-	return nil
-}
 
 // ErrNoStream means the stream does not exist. Only a worker creates it (Group.EnsureGroup), after
 // making sure new entries come after every vote already stored; until then there is nowhere to
