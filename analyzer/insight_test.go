@@ -306,7 +306,7 @@ func TestInsightAsksAgainOnlyWhenTheViewChanges(t *testing.T) {
 		st.change()
 		in := getJSON[insightBody](a, "/api/v1/insight")
 		if changed := !reflect.DeepEqual(newView(prev.Figures), newView(in.Figures)); changed != st.newView {
-			t.Fatalf("%s: the view changed = %v, want %v (the scenario is wrong)\nbefore %+v\nafter  %+v",
+			t.Fatalf("%s: the view changed = %v, want %v (newView or the scenario is wrong)\nbefore %+v\nafter  %+v",
 				st.name, changed, st.newView, newView(prev.Figures), newView(in.Figures))
 		}
 		if st.newView {
