@@ -250,9 +250,10 @@ type percentRange struct {
 	Max float64 `json:"max"`
 }
 
-// gainPoints is how far an option's recent share must lie above its overall share, in points of
-// the view, for the view to name it gaining: one step of the recent shares' rounding.
-const gainPoints = 5
+// recentStep is the rounding of recent shares in the view, in percentage points, and how far an
+// option's recent share must lie above its overall share for the view to name it gaining: less is
+// within the rounding.
+const recentStep = 5
 
 func newView(f figures) view {
 	v := view{
@@ -281,9 +282,9 @@ func newView(f figures) view {
 		vo := viewOption{Option: o, SharePercent: shares.Options[i].Percent}
 		percent[o.Key] = vo.SharePercent
 		if recentShares.Total > 0 {
-			r := roundTo(recentShares.Options[i].Percent, 5)
+			r := roundTo(recentShares.Options[i].Percent, recentStep)
 			vo.RecentSharePercent = &r
-			if d := r - vo.SharePercent; d >= gainPoints && d > gain {
+			if d := r - vo.SharePercent; d >= recentStep && d > gain {
 				key := o.Key
 				gain, v.Gaining = d, &key
 			}
