@@ -209,9 +209,9 @@ func roundInterval(iv stats.Interval) stats.Interval {
 //   - recent shares to the nearest 5 points, since a few minutes hold few votes, and the option
 //     gaining, named only when its recent share is at least 5 points above its overall share.
 //
-// The model is sent the view itself, never the exact figures, so a cached narrative states nothing
-// more precise than the view every later figure with the same view shares: whoever reads "about
-// 69% of 200 to 499 votes" next to exact figures of 69.3% of 264 votes reads no contradiction.
+// The model is sent the view itself, never the exact figures, so a cached narrative knows nothing
+// more precise than what every later set of figures with the same view shares: whoever reads
+// "about 69% of 200 to 499 votes" next to exact figures of 69.3% of 264 votes reads no contradiction.
 // Near an edge (a share of 68.5%) the view can flip back and forth with votes; each side is cached,
 // and the budget of calls a minute bounds the rest.
 type view struct {
