@@ -98,7 +98,7 @@ func newAnalyzer(t *testing.T, s setup) *analyzer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := newInsights(quiet, s.model, s.ttl, 2, time.Now, a.reg)
+	in := newInsights(quiet, s.model, insightConfig{CacheTTL: s.ttl, MaxInflight: 2, MaxCallsPerMinute: 1000}, time.Now, a.reg)
 	clock := func() time.Time { return a.now }
 	a.handler = newServer(quiet, web.NewMetrics(a.reg), st, newAnswers(quiet, st, clock, 0, 4, a.reg), opts, in, clock)
 	return a

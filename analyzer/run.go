@@ -27,6 +27,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	maxInflight := env.Int("MAX_INFLIGHT", 4, 1, 64)
 	llmConfig := llm.ConfigFromEnv(env)
 	llmInflight := env.Int("LLM_MAX_INFLIGHT", 2, 1, 64)
+	llmPerMinute := env.Int("LLM_MAX_CALLS_PER_MINUTE", 30, 1, 10000)
 	insightTTL := env.Duration("INSIGHT_CACHE_TTL", 30*time.Second, 0, time.Hour)
 	if err := errors.Join(env.Err(), optsErr, llmConfig.Validate()); err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -45,7 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("configuration",
 		"options", opts, "query_timeout", queryTimeout.String(), "insight_cache_ttl", insightTTL.String(),
 		"llm_enabled", llmConfig.Enabled(), "llm_base_url", llmConfig.BaseURL, "llm_model", llmConfig.Model,
-		"llm_api_key", llmConfig.APIKey, "llm_timeout", llmConfig.Timeout.String())
+		"llm_api_key", llmConfig.APIKey, "llm_timeout", llmConfig.Timeout.String(), "llm_max_calls_per_minute", llmPerMinute)
 
 	st, err := openStore(ctx, dbConfig, queryTimeout)
 	if err != nil {
@@ -64,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if llmConfig.Enabled() {
 		model = llm.New(llmConfig, http.DefaultTransport.(*http.Transport).Clone(), llmMetrics)
 	}
-	in := newInsights(log, model, insightTTL, llmInflight, time.Now, reg)
+	in := newInsights(log, model, insightConfig{CacheTTL: insightTTL, MaxInflight: llmInflight, MaxCallsPerMinute: llmPerMinute}, time.Now, reg)
 	ans := newAnswers(log, st, time.Now, 250*time.Millisecond, maxInflight, reg)
 	handler := newServer(log, metrics, st, ans, opts, in, time.Now)
 

@@ -64,6 +64,10 @@ func TestRun(t *testing.T) {
 	for _, want := range []string{
 		`http_requests_total{code="200",method="GET",route="/api/v1/summary"} 1`,
 		`analyzer_insights_total{reason="none",source="rules"} 1`,
+		// Rules only: nothing was asked, nothing refused, and the series exist from the start.
+		`analyzer_llm_calls_total{outcome="ok"} 0`,
+		`analyzer_llm_refused_total{reason="budget"} 0`,
+		`analyzer_insight_cache_hits_total 0`,
 		`build_info{`,
 	} {
 		if !strings.Contains(metrics, want) {
@@ -84,12 +88,13 @@ func TestRun(t *testing.T) {
 }
 
 func TestRunRejectsBadConfiguration(t *testing.T) {
-	env := map[string]string{"LLM_BASE_URL": "http://llm:8000/v1", "QUERY_TIMEOUT": "forever", "OPTION_B": "cats", "OPTION_A": "Cats"}
+	env := map[string]string{"LLM_BASE_URL": "http://llm:8000/v1", "QUERY_TIMEOUT": "forever", "OPTION_B": "cats", "OPTION_A": "Cats",
+		"LLM_MAX_CALLS_PER_MINUTE": "0"}
 	err := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
 	if err == nil {
 		t.Fatal("run started with a bad configuration")
 	}
-	for _, want := range []string{"QUERY_TIMEOUT", "LLM_MODEL", "same label"} {
+	for _, want := range []string{"QUERY_TIMEOUT", "LLM_MODEL", "same label", "LLM_MAX_CALLS_PER_MINUTE"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
