@@ -216,16 +216,19 @@ func (d *drainResult) run(name string, durable bool) drainRun {
 
 func (w *report) vote(r *results) barChart {
 	v := r.Vote
-	vote, ceil, quiet := v.server("vote"), v.server("ceiling"), v.server("vote-quiet")
+	vote, ceil, quiet, lazy := v.server("vote"), v.server("ceiling"), v.server("vote-quiet"), v.server("vote-everysec")
 	trials := len(v.Trials) / max(len(v.Servers), 1)
 	w.p("## 1. vote: POST / at %d concurrent requests", v.Concurrency)
 	w.p("")
 	w.p("The load tool (built from `loadgen/`) in closed loop, %d requests in flight on %d keep-alive connections, "+
-		"for %s per trial, against three servers on one private Redis (no persistence, as testkit runs it): "+
+		"for %s per trial, against three servers on one private Redis that syncs its append-only file before every "+
+		"reply (`appendfsync always`, as the deployments run it: a vote is on disk before its 303): "+
 		"the vote service as deployed, the vote service with `LOG_LEVEL=warn` (no access log line per request), "+
 		"and the ceiling, `bench/ceiling`: a bare `net/http` handler that does one `RPUSH` of the same entry onto the inbox and "+
-		"answers 303. The three alternate, %d trials each, after a one-second warm-up of each; the table gives the "+
-		"medians. Every vote comes from one address, so the vote service's per-client limit is off (`VOTE_RATE_LIMIT=0`).",
+		"answers 303; and against the vote service on a second Redis that syncs once a second (`appendfsync everysec`, "+
+		"Redis's default: a power loss may drop the votes of the last second). The four alternate, %d trials each, "+
+		"after a one-second warm-up of each; the table gives the medians. Every vote comes from one address, so the "+
+		"vote service's per-client limit is off (`VOTE_RATE_LIMIT=0`).",
 		v.Concurrency, v.Concurrency, dur(v.Duration), trials)
 	w.p("")
 	w.p("| server | votes/s | ÷ ceiling | p50 | p99 | p99.9 | not accepted | CPU: server | Redis | load tool | others | peak RSS |")
@@ -256,6 +259,13 @@ func (w *report) vote(r *results) barChart {
 	w.p("")
 	w.p("![vote throughput](bench-vote.svg)")
 	w.p("")
+	if lazy.Throughput > 0 {
+		w.p("**Durability.** A vote is on disk before the voter is told it was cast: %s votes/s (p99 %.2f ms) with "+
+			"`appendfsync always`, against %s votes/s (p99 %.2f ms) syncing once a second; the guarantee costs %.0f%% of "+
+			"the throughput on this machine's disk.", num(vote.Throughput), vote.P99, num(lazy.Throughput), lazy.P99,
+			100*(1-vote.Throughput/lazy.Throughput))
+		w.p("")
+	}
 	w.p("Repeat: `%s` (or one trial by hand: `%s`).", cmd("vote"), v.Command)
 	w.p("")
 	ratio := vote.Ratio

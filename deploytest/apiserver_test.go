@@ -64,6 +64,7 @@ var serverVerdicts = map[string][]string{
 	"half-open":              nil,
 	"no-trusted-proxies":     nil,
 	"flood-scale-vote-limit": nil,
+	"redis-fsync-everysec":   nil,
 }
 
 // TestAPIServer applies the manifests to a real control plane (etcd, kube-apiserver and

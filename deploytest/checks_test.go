@@ -63,6 +63,7 @@ var checks = []check{
 	{"network flows", checkNetworkFlows},
 	{"availability", checkAvailability},
 	{"vote limit", checkVoteLimit},
+	{"durability", checkDurability},
 }
 
 // checkInventory: one namespace that enforces "restricted", holding everything; the workloads of
@@ -775,4 +776,93 @@ func containerEnv(m *manifest, c *corev1.Container) map[string]string {
 		}
 	}
 	return env
+}
+
+// redisDurable: the options without which Redis can answer a vote it then loses. A voter is told
+// "cast" after RPUSH returns; with appendfsync everysec (Redis's default) a crash can lose the last
+// second of those, and any eviction policy but noeviction drops the inbox or the stream when
+// memory is full.
+var redisDurable = map[string]string{
+	"appendonly":       "yes",
+	"appendfsync":      "always",
+	"maxmemory-policy": "noeviction",
+}
+
+// postgresDurable: settings that would let Postgres acknowledge a commit it has not written; the
+// worker acknowledges votes in Redis after the commit, so such a commit loses them.
+var postgresDurable = map[string]string{
+	"fsync":              "on",
+	"synchronous_commit": "on",
+	"full_page_writes":   "on",
+}
+
+// checkDurability: Redis and Postgres run with the settings that make an acknowledgement mean the
+// data is on disk. Managed stores are outside the manifests.
+func checkDurability(m *manifest, e expectations) []string {
+	if e.managedData {
+		return nil
+	}
+	var out []string
+	if w, ok := m.workload("redis"); ok && w.main() != nil {
+		c := w.main()
+		opts := redisOptions(append(slices.Clone(c.Command), c.Args...))
+		for _, k := range sortedKeys(redisDurable) {
+			switch got, set := opts[k]; {
+			case !set:
+				out = append(out, fmt.Sprintf("%s: --%s is not set (Redis's default is not %s)", w, k, redisDurable[k]))
+			case got != redisDurable[k]:
+				out = append(out, fmt.Sprintf("%s: --%s %s, want %s", w, k, got, redisDurable[k]))
+			}
+		}
+	}
+	if w, ok := m.workload("postgres"); ok && w.main() != nil {
+		c := w.main()
+		settings := postgresSettings(append(slices.Clone(c.Command), c.Args...))
+		for _, k := range sortedKeys(postgresDurable) {
+			if got, set := settings[k]; set && got != postgresDurable[k] {
+				out = append(out, fmt.Sprintf("%s: -c %s=%s, want %s (the default)", w, k, got, postgresDurable[k]))
+			}
+		}
+	}
+	return out
+}
+
+// redisOptions reads redis-server's command line: "--name value" pairs after the program (and an
+// optional config file).
+func redisOptions(argv []string) map[string]string {
+	opts := map[string]string{}
+	for i := 0; i < len(argv); i++ {
+		name, ok := strings.CutPrefix(argv[i], "--")
+		if !ok {
+			continue
+		}
+		var value string
+		if i+1 < len(argv) && !strings.HasPrefix(argv[i+1], "--") {
+			i++
+			value = argv[i]
+		}
+		opts[strings.ToLower(name)] = strings.ToLower(value)
+	}
+	return opts
+}
+
+// postgresSettings reads postgres's "-c name=value" and "--name=value" options.
+func postgresSettings(argv []string) map[string]string {
+	settings := map[string]string{}
+	for i := 0; i < len(argv); i++ {
+		var kv string
+		switch {
+		case argv[i] == "-c" && i+1 < len(argv):
+			i++
+			kv = argv[i]
+		case strings.HasPrefix(argv[i], "--"):
+			kv = argv[i][2:]
+		default:
+			continue
+		}
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			settings[strings.ReplaceAll(strings.ToLower(k), "-", "_")] = strings.ToLower(v)
+		}
+	}
+	return settings
 }

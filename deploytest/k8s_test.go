@@ -131,6 +131,9 @@ func TestBrokenFixtures(t *testing.T) {
 		"flood-scale-vote-limit": {
 			"vote limit": "Deployment/vote: behind Ingress/voting-app: VOTE_RATE_LIMIT=1000 is above a person's 10",
 		},
+		"redis-fsync-everysec": {
+			"durability": "StatefulSet/redis: --appendfsync everysec, want always",
+		},
 		// Not broken: opening vote's egress to Postgres changes nothing while Postgres's ingress
 		// policy still refuses vote. The flow check must see that, not just match strings.
 		"half-open": {},

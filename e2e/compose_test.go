@@ -347,11 +347,13 @@ func testAccounts(t *testing.T, s *stack) {
 		case "":
 		case "healthcheck":
 			exec = append(exec, "--env", "REDISCLI_AUTH=none")
+		case "default": // the administrator
+			exec = append(exec, "--env", "REDISCLI_AUTH="+s.secret(t, "redis_admin_password"))
 		default:
 			exec = append(exec, "--env", "REDISCLI_AUTH="+password)
 		}
 		exec = append(exec, "redis", "redis-cli")
-		if user != "" {
+		if user != "" && user != "default" {
 			exec = append(exec, "--user", user)
 		}
 		out, err := s.compose(t.Context(), append(exec, args...)...)
@@ -362,6 +364,13 @@ func testAccounts(t *testing.T, s *stack) {
 	}
 	if got := redis("healthcheck", "PING"); got != "PONG" {
 		t.Errorf("PING as the healthcheck user: %q, want PONG", got)
+	}
+	// A vote is acknowledged once Redis has it on disk: the running server's settings, not just
+	// the compose file's (deploytest reads that).
+	for name, want := range map[string]string{"appendonly": "yes", "appendfsync": "always", "maxmemory-policy": "noeviction"} {
+		if got := strings.Fields(redis("default", "CONFIG", "GET", name)); !slices.Equal(got, []string{name, want}) {
+			t.Errorf("CONFIG GET %s as the administrator: %q, want %s", name, got, want)
+		}
 	}
 	for _, args := range [][]string{{"PING"}, {"XRANGE", "votes:stream", "-", "+"}, {"FLUSHALL"}} {
 		if got := redis("", args...); !strings.HasPrefix(got, "NOAUTH") {

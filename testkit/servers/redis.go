@@ -1,6 +1,7 @@
 package servers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ type RedisServer struct {
 	dir     string
 	port    int
 	persist bool
+	fsync   string
 	cmd     *exec.Cmd
 	done    chan error
 }
@@ -44,6 +46,17 @@ func (s *RedisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0"
 // keeps its data across a restart (append-only file, fsync on every write), like the compose
 // deployment. The caller must Close it.
 func NewRedis(persist bool) (*RedisServer, error) {
+	fsync := ""
+	if persist {
+		fsync = "always"
+	}
+	return NewRedisFsync(fsync)
+}
+
+// NewRedisFsync is NewRedis with an append-only file synced as fsync says: "always" (before every
+// reply) or "everysec" (once a second; a crash may lose the last second); "" for no file at all.
+func NewRedisFsync(fsync string) (*RedisServer, error) {
+	persist := fsync != ""
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return nil, errors.New("redis-server not found on PATH: " + InstallRedis)
 	}
@@ -51,7 +64,7 @@ func NewRedis(persist bool) (*RedisServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &RedisServer{dir: dir, persist: persist}
+	s := &RedisServer{dir: dir, persist: persist, fsync: fsync}
 	if s.port, err = FreePort(); err != nil {
 		return nil, err
 	}
@@ -74,7 +87,7 @@ func (s *RedisServer) Start() error {
 	}
 	cmd := exec.Command("redis-server",
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", aof, "--appendfsync", "always",
+		"--save", "", "--appendonly", aof, "--appendfsync", cmp.Or(s.fsync, "always"),
 		"--daemonize", "no", "--protected-mode", "no")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = ChildAttr(nil)
