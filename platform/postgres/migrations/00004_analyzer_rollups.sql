@@ -47,15 +47,23 @@ FROM (
 WHERE vote <> previous
 GROUP BY voter_id;
 
+-- An UPDATE statement changes a row at most once, so each voter is once in old_rows and once in
+-- new_rows: grouping the two by voter finds the changed ones. (A join of the two transition tables,
+-- which have neither statistics nor indexes, was planned as a nested loop: a million comparisons
+-- per batch of a thousand votes, which cut the worker's drain rate by two thirds.)
 -- +goose StatementBegin
 CREATE FUNCTION voter_changes_add() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO voter_changes AS c (voter_id, changes, last_changed_at)
-    SELECT n.id, 1, n.cast_at
-    FROM new_rows n JOIN old_rows o ON o.id = n.id
-    WHERE n.vote <> o.vote
-    ORDER BY n.id
+    SELECT id, 1, max(cast_at)
+    FROM (
+        SELECT id, vote, cast_at FROM new_rows
+        UNION ALL
+        SELECT id, vote, NULL FROM old_rows
+    ) r
+    GROUP BY id HAVING min(vote) <> max(vote)
+    ORDER BY id
     ON CONFLICT (voter_id) DO UPDATE
     SET changes = c.changes + 1, last_changed_at = greatest(c.last_changed_at, EXCLUDED.last_changed_at);
     RETURN NULL;
