@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
@@ -33,20 +34,25 @@ type BucketVotes struct {
 }
 
 // VotesPerBucket counts the votes cast in [from, to) per option and per bucket of the given width,
-// buckets aligned on from, at most maxRows rows, from the rollup: from, to and the width must be
-// whole multiples of RollupInterval, and the cost is one row per RollupInterval of the range and
-// option, whatever the number of votes. Only the ballot's keys are counted, which also bounds the
+// buckets aligned on from, at most maxRows rows: from, to and the width must be whole multiples of
+// RollupInterval. Each bucket is read as the fewest whole intervals of the rollups that cover it
+// (cover), so the cost is at most a few dozen rows per bucket and option, and one per hour of the
+// range, whatever the number of votes. Only the ballot's keys are counted, which also bounds the
 // rows to buckets × options. Votes are every vote cast, so a voter who changes their mind counts
 // once per vote.
 func VotesPerBucket(ctx context.Context, q Querier, from, to time.Time, bucket time.Duration, keys []string, maxRows int) ([]BucketVotes, error) {
+	var segs coverSegments
+	for b := from; b.Before(to); b = b.Add(bucket) {
+		segs.add(b, minTime(b.Add(bucket), to))
+	}
+	args := append([]any{bucket, from, keys, maxRows}, segs.args()...)
 	rows, err := q.Query(ctx, `
 		SELECT date_bin($1::interval, bucket, $2::timestamptz) AS b, vote, sum(votes)::int8
-		FROM vote_rollup
-		WHERE bucket >= $2 AND bucket < $3 AND vote = ANY($4)
+		FROM (`+rollupUnion(5)+`) r
+		WHERE vote = ANY($3)
 		GROUP BY 1, 2
 		ORDER BY 1, 2
-		LIMIT $5`,
-		bucket, from, to, keys, maxRows)
+		LIMIT $4`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("votes per bucket: %w", err)
 	}
@@ -62,12 +68,15 @@ func VotesPerBucket(ctx context.Context, q Querier, from, to time.Time, bucket t
 	return out, nil
 }
 
-// VotesSince counts the votes cast per option from the RollupInterval that holds since on.
+// VotesSince counts the votes cast per option from the RollupInterval that holds since on, cast
+// times in the future included, at the same bounded cost as VotesPerBucket.
 func VotesSince(ctx context.Context, q Querier, since time.Time, keys []string) (map[string]int64, error) {
+	var segs coverSegments
+	segs.add(since.UTC().Truncate(RollupInterval), endOfTime)
 	rows, err := q.Query(ctx, `
-		SELECT vote, sum(votes)::int8 FROM vote_rollup
-		WHERE bucket >= vote_rollup_bucket($1) AND vote = ANY($2)
-		GROUP BY vote`, since, keys)
+		SELECT vote, sum(votes)::int8 FROM (`+rollupUnion(2)+`) r
+		WHERE vote = ANY($1)
+		GROUP BY vote`, append([]any{keys}, segs.args()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("recent votes: %w", err)
 	}
@@ -80,6 +89,94 @@ func VotesSince(ctx context.Context, q Querier, since time.Time, keys []string) 
 		return nil, fmt.Errorf("recent votes: %w", err)
 	}
 	return counts, nil
+}
+
+// rollupLevels are the rollup tables of migration 00003, finest first, and the width of their
+// intervals; each width divides the next.
+var rollupLevels = []struct {
+	table string
+	width time.Duration
+}{
+	{"vote_rollup", RollupInterval},
+	{"vote_rollup_minute", time.Minute},
+	{"vote_rollup_hour", time.Hour},
+}
+
+// endOfTime is past any cast time the worker stores (it refuses years after 9999).
+var endOfTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// coverSegments is, per rollup level, ranges [lo, hi) of whole intervals of that level; together
+// they cover the ranges added to them once each.
+type coverSegments [3]struct{ lo, hi []time.Time }
+
+// add covers [from, to), both multiples of the finest level's width, with the fewest whole
+// intervals: the coarsest level takes the middle, finer ones the ends. Ranges that meet at a
+// level's boundary are merged, so adjacent buckets share segments.
+func (c *coverSegments) add(from, to time.Time) {
+	var walk func(level int, from, to time.Time)
+	walk = func(level int, from, to time.Time) {
+		if !from.Before(to) {
+			return
+		}
+		w := rollupLevels[level].width
+		lo, hi := ceilTo(from, w), to.Truncate(w)
+		if level == 0 || !lo.Before(hi) {
+			if level > 0 {
+				walk(level-1, from, to)
+				return
+			}
+			lo, hi = from, to
+		}
+		walk(level-1, from, lo)
+		c.append(level, lo, hi)
+		walk(level-1, hi, to)
+	}
+	walk(len(rollupLevels)-1, from.UTC(), to.UTC())
+}
+
+func (c *coverSegments) append(level int, lo, hi time.Time) {
+	s := &c[level]
+	if n := len(s.hi); n > 0 && s.hi[n-1].Equal(lo) {
+		s.hi[n-1] = hi
+		return
+	}
+	s.lo, s.hi = append(s.lo, lo), append(s.hi, hi)
+}
+
+// args are the query arguments of rollupUnion: each level's lows and highs.
+func (c *coverSegments) args() []any {
+	var a []any
+	for _, s := range c {
+		a = append(a, s.lo, s.hi)
+	}
+	return a
+}
+
+// rollupUnion selects (bucket, vote, votes) from every level's segments, whose bounds are the
+// query's arguments from $first on (coverSegments.args). Each segment is one index range scan.
+func rollupUnion(first int) string {
+	var parts []string
+	for i, l := range rollupLevels {
+		parts = append(parts, fmt.Sprintf(`SELECT r.bucket, r.vote, r.votes
+			FROM unnest($%d::timestamptz[], $%d::timestamptz[]) AS s(lo, hi)
+			JOIN %s r ON r.bucket >= s.lo AND r.bucket < s.hi`, first+2*i, first+2*i+1, l.table))
+	}
+	return strings.Join(parts, "\n\t\tUNION ALL\n\t\t")
+}
+
+// ceilTo rounds t up to a multiple of w (from the Unix epoch).
+func ceilTo(t time.Time, w time.Duration) time.Time {
+	if f := t.Truncate(w); !f.Equal(t) {
+		return f.Add(w)
+	}
+	return t
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // Changer is a voter whose stored vote changed option repeatedly. Voter holds the redacted id only:

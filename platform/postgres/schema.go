@@ -15,4 +15,4 @@ const TotalsChannel = "vote_totals_changed"
 
 // readerTables are the tables the readers query, the newest migration's last: SchemaReady waits for
 // all of them. A migration that adds one adds it here.
-var readerTables = []string{"votes", "vote_history", "vote_totals", "vote_rollup", "vote_stats", "voter_changes"}
+var readerTables = []string{"votes", "vote_history", "vote_totals", "vote_rollup", "vote_rollup_minute", "vote_rollup_hour", "vote_stats", "voter_changes"}
