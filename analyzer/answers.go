@@ -26,8 +26,9 @@ import (
 // the ones that look back from now, the 10-second interval now falls in (the resolution the votes
 // are counted in). The data's version (postgres.DataVersion, one row, read at most every
 // versionTTL) names it in an ETag: a client that already has the answer gets 304, a repeated
-// question is answered from memory, and only a new one is computed, at most maxInflight at once;
-// beyond that the client gets 503 with Retry-After.
+// question is answered from memory, and only a new one is computed, at most maxInflight at once
+// and within the computing time each endpoint's budget allows (so that a flood of one kind of
+// question cannot starve the others); beyond that the client gets 503 with Retry-After.
 type answers struct {
 	log         *slog.Logger
 	st          *store
@@ -35,6 +36,7 @@ type answers struct {
 	versionTTL  time.Duration
 	maxEntries  int
 	slots       chan struct{}
+	newBudget   func() *computeBudget // one for each endpoint Serve wraps
 	versionCall singleflight.Group
 	computing   singleflight.Group // by ETag: clients asking the same question share one computation
 
@@ -55,24 +57,32 @@ type answer struct {
 
 // newAnswers returns the layer; versionTTL is how long a data version read is reused (the answers
 // may lag the data by that much).
-func newAnswers(log *slog.Logger, st *store, now func() time.Time, versionTTL time.Duration, maxInflight int, reg prometheus.Registerer) *answers {
+func newAnswers(log *slog.Logger, st *store, now func() time.Time, versionTTL time.Duration, maxInflight int, newBudget func() *computeBudget, reg prometheus.Registerer) *answers {
 	served := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "analyzer_answers_total",
-		Help: "API answers by how they were served: not_modified (304 on the ETag), cached, computed, refused (503: too many at once).",
+		Help: "API answers by how they were served: not_modified (304 on the ETag), cached, computed, " +
+			"refused (503: too many at once), over_budget (503: the computing time of the last moments is spent).",
 	}, []string{"how"})
-	for _, how := range []string{"not_modified", "cached", "computed", "refused"} {
+	for _, how := range []string{"not_modified", "cached", "computed", "refused", "over_budget"} {
 		served.WithLabelValues(how)
 	}
 	reg.MustRegister(served)
 	return &answers{log: log, st: st, now: now, versionTTL: versionTTL, maxEntries: 512,
-		slots: make(chan struct{}, maxInflight), entries: map[string]answer{}, served: served}
+		slots: make(chan struct{}, maxInflight), newBudget: newBudget, entries: map[string]answer{}, served: served}
 }
 
 // errBusy is the answer beyond maxInflight computations.
 var errBusy = errors.New("too many questions at once")
 
-// Serve wraps a GET handler. timeBound says the answer depends on the current time.
+// overBudget is the answer when the computing budget is spent: how long until it allows one again.
+type overBudget struct{ wait time.Duration }
+
+func (e overBudget) Error() string { return "computing budget spent; next in " + e.wait.String() }
+
+// Serve wraps a GET handler, with a computing budget of its own. timeBound says the answer
+// depends on the current time.
 func (a *answers) Serve(next http.Handler, timeBound bool) http.HandlerFunc {
+	budget := a.newBudget()
 	return func(w http.ResponseWriter, r *http.Request) {
 		version, err := a.currentVersion(r.Context())
 		if err != nil {
@@ -93,31 +103,40 @@ func (a *answers) Serve(next http.Handler, timeBound bool) http.HandlerFunc {
 			write(w, ans)
 			return
 		}
-		v, _, _ := a.computing.Do(etag, func() (any, error) {
+		v, err, _ := a.computing.Do(etag, func() (any, error) {
 			select {
 			case a.slots <- struct{}{}:
 				defer func() { <-a.slots }()
 			default:
-				return nil, nil // every slot is taken
+				return nil, errBusy // every slot is taken
+			}
+			if ok, wait := budget.allow(); !ok {
+				return nil, overBudget{wait}
 			}
 			a.served.WithLabelValues("computed").Inc()
 			// Computed for everyone asking: one client leaving must not cut it short for the others;
 			// the store bounds it by QUERY_TIMEOUT.
 			rec := &recorder{header: http.Header{}, status: http.StatusOK}
+			start := time.Now()
 			next.ServeHTTP(rec, r.WithContext(context.WithoutCancel(r.Context())))
+			budget.spend(time.Since(start))
 			ans := answer{status: rec.status, header: rec.header, body: rec.body.Bytes()}
 			if ans.status == http.StatusOK {
 				a.keep(etag, ans)
 			}
 			return ans, nil
 		})
-		ans, ok := v.(answer)
-		if !ok {
-			a.served.WithLabelValues("refused").Inc()
+		if err != nil {
+			how := "refused"
+			if errors.As(err, new(overBudget)) {
+				how = "over_budget"
+			}
+			a.served.WithLabelValues(how).Inc()
 			h.Del("ETag")
-			respond(w, r, a.log, errBusy)
+			respond(w, r, a.log, err)
 			return
 		}
+		ans := v.(answer)
 		if ans.status != http.StatusOK {
 			h.Del("ETag")
 		}

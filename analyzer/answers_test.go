@@ -12,8 +12,7 @@ import (
 	"github.com/go-voting-app/voting-app/testkit"
 )
 
-// Every answer comes from data kept incrementally (totals, the 10-second rollup, the changers
-// table), never from a scan of the history: the analyzer's role, stripped of its right to read
+// Every answer comes from data kept incrementally (totals, the rollups, the changers table), never from a scan of the history: the analyzer's role, stripped of its right to read
 // vote_history, still answers every endpoint, with the widest windows allowed.
 func TestAnswersNeverScanTheHistory(t *testing.T) {
 	a := newAnalyzer(t, setup{})
@@ -135,6 +134,108 @@ func TestAnswersBoundTheWorkAtOnce(t *testing.T) {
 	}
 	if n := a.counter("analyzer_answers_total", map[string]string{"how": "computed"}); n != 4 {
 		t.Errorf("%v computations for 4 distinct questions", n)
+	}
+}
+
+// Computing time is a budget of each endpoint: once a computation has spent it, a new question to
+// that endpoint gets 503 with the Retry-After that the budget's refill needs, while answers
+// already computed are still served and the other endpoints still compute theirs; when the budget
+// has refilled, new questions are computed again.
+func TestAnswersStayWithinTheComputeBudget(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	// 10 ms of computing a second, 10 ms at most in hand; the routes are made in the order of
+	// routes.go, the timeline's second.
+	var budgets []*computeBudget
+	newBudget := func() *computeBudget {
+		b := newComputeBudget(10*time.Millisecond, 10*time.Millisecond, now)
+		budgets = append(budgets, b)
+		return b
+	}
+	a := newAnalyzer(t, setup{budget: newBudget})
+	seed(a)
+	if len(budgets) != 5 {
+		t.Fatalf("%d budgets, want one for each of the 5 computed endpoints", len(budgets))
+	}
+	budget := budgets[1]
+	// The first computation is charged 3 s (the database was slow, say): 300 s of refill.
+	budget.spend(10*time.Millisecond + 3*time.Second)
+	if ok, wait := budget.allow(); ok || wait < 299*time.Second || wait > 301*time.Second {
+		t.Fatalf("after 3 s spent at 10 ms/s: allow %t, wait %s; want no, about 300 s", ok, wait)
+	}
+
+	over := a.getWith("/api/v1/timeline?bucket=20s", "")
+	if over.Code != http.StatusServiceUnavailable || over.Header().Get("Retry-After") != "301" {
+		t.Fatalf("a new question over budget: %d, Retry-After %q; want 503 and 301", over.Code, over.Header().Get("Retry-After"))
+	}
+	if n := a.counter("analyzer_answers_total", map[string]string{"how": "over_budget"}); n != 1 {
+		t.Errorf("over_budget answers: %v, want 1", n)
+	}
+
+	advance(301 * time.Second)
+	first := a.getWith("/api/v1/timeline?bucket=20s", "")
+	if first.Code != http.StatusOK {
+		t.Fatalf("after the refill: %d %s", first.Code, first.Body)
+	}
+	budget.mu.Lock()
+	left := budget.level
+	budget.mu.Unlock()
+	if left >= 10*time.Millisecond {
+		t.Errorf("after a computation the budget holds %s of 10ms: the computation was not charged", left)
+	}
+	// Whatever the computation cost, charge the whole budget and more, then ask again.
+	budget.spend(time.Second)
+	if again := a.getWith("/api/v1/timeline?bucket=20s", ""); again.Code != http.StatusOK {
+		t.Errorf("the same question over budget: %d; want the answer from memory", again.Code)
+	}
+	if revalidated := a.getWith("/api/v1/timeline?bucket=20s", first.Header().Get("ETag")); revalidated.Code != http.StatusNotModified {
+		t.Errorf("revalidation over budget: %d; want 304", revalidated.Code)
+	}
+	if other := a.getWith("/api/v1/timeline?bucket=30s", ""); other.Code != http.StatusServiceUnavailable {
+		t.Errorf("another question over budget: %d; want 503", other.Code)
+	}
+	if summary := a.getWith("/api/v1/summary", ""); summary.Code != http.StatusOK {
+		t.Errorf("the summary while the timeline's budget is spent: %d; want its own budget to answer", summary.Code)
+	}
+}
+
+func TestComputeBudget(t *testing.T) {
+	start := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	type step struct {
+		at      time.Duration // since start
+		spend   time.Duration // charged at that moment, after the allow check
+		allowed bool
+		wait    time.Duration // when not allowed
+	}
+	for _, tt := range []struct {
+		name             string
+		perSecond, burst time.Duration
+		steps            []step
+	}{
+		{"starts full, refills at the rate", 100 * time.Millisecond, 200 * time.Millisecond, []step{
+			{0, 250 * time.Millisecond, true, 0},  // 200 in hand: allowed, -50 after
+			{0, 0, false, 500 * time.Millisecond}, // 50 ms short at 100 ms/s
+			{500 * time.Millisecond, 0, false, 0}, // exactly empty: not yet
+			{501 * time.Millisecond, 100 * time.Millisecond, true, 0},
+			{10 * time.Second, 0, true, 0}, // refilled, never past the burst
+			{10 * time.Second, 300 * time.Millisecond, true, 0},
+			{10 * time.Second, 0, false, time.Second},
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			now := start
+			b := newComputeBudget(tt.perSecond, tt.burst, func() time.Time { return now })
+			for i, s := range tt.steps {
+				now = start.Add(s.at)
+				ok, wait := b.allow()
+				if ok != s.allowed || (!ok && s.wait != 0 && (wait < s.wait-time.Millisecond || wait > s.wait+time.Millisecond)) {
+					t.Fatalf("step %d at %s: allow %t, wait %s; want %t, %s", i, s.at, ok, wait, s.allowed, s.wait)
+				}
+				b.spend(s.spend)
+			}
+		})
 	}
 }
 

@@ -69,7 +69,8 @@ type setup struct {
 	model      *llm.Client
 	ttl        time.Duration
 	now        time.Time
-	unmigrated bool // leave the database empty, as before the worker's first start
+	unmigrated bool                  // leave the database empty, as before the worker's first start
+	budget     func() *computeBudget // each endpoint's; nil: more than the tests use
 }
 
 func newAnalyzer(t *testing.T, s setup) *analyzer {
@@ -100,7 +101,11 @@ func newAnalyzer(t *testing.T, s setup) *analyzer {
 	}
 	in := newInsights(quiet, s.model, insightConfig{CacheTTL: s.ttl, MaxInflight: 2, MaxCallsPerMinute: 1000}, time.Now, a.reg)
 	clock := func() time.Time { return a.now }
-	a.handler = newServer(quiet, web.NewMetrics(a.reg), st, newAnswers(quiet, st, clock, 0, 4, a.reg), opts, in, clock)
+	budget := func() *computeBudget { return newComputeBudget(time.Hour, time.Hour, time.Now) }
+	if s.budget != nil {
+		budget = s.budget
+	}
+	a.handler = newServer(quiet, web.NewMetrics(a.reg), st, newAnswers(quiet, st, clock, 0, 4, budget, a.reg), opts, in, clock)
 	return a
 }
 

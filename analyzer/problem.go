@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 
@@ -44,6 +45,13 @@ func problemFor(err error) web.Problem {
 	case errors.Is(err, errBusy):
 		p := web.NewProblem(http.StatusServiceUnavailable, "The analyzer is answering as many questions as it may at once; ask again in a moment.")
 		p.RetryAfter = 1
+		return p
+	case errors.As(err, new(overBudget)):
+		var ob overBudget
+		errors.As(err, &ob)
+		p := web.NewProblem(http.StatusServiceUnavailable, "The analyzer has spent the time it may spend computing answers for now; "+
+			"answers it already has are still served. Ask again after Retry-After.")
+		p.RetryAfter = max(1, int(math.Ceil(ob.wait.Seconds())))
 		return p
 	case errors.Is(err, web.ErrNotFound):
 		return web.NewProblem(http.StatusNotFound, "There is no resource at this path; the API is described at /api/v1/openapi.yaml.")

@@ -24,7 +24,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	opts, optsErr := ballot.NewOptions(env.String("OPTION_A", ballot.DefaultLabelA), env.String("OPTION_B", ballot.DefaultLabelB))
 	dbConfig := postgres.ConfigFromEnv(env, "analyzer", 10)
 	queryTimeout := env.Duration("QUERY_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute)
-	maxInflight := env.Int("MAX_INFLIGHT", 4, 1, 64)
+	maxInflight := env.Int("MAX_INFLIGHT", 2, 1, 64)
+	computePerSecond := env.Duration("COMPUTE_BUDGET", 50*time.Millisecond, 10*time.Millisecond, 64*time.Second)
 	llmConfig := llm.ConfigFromEnv(env)
 	llmInflight := env.Int("LLM_MAX_INFLIGHT", 2, 1, 64)
 	llmPerMinute := env.Int("LLM_MAX_CALLS_PER_MINUTE", 30, 1, 10000)
@@ -44,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	app.LogStart(log)
 	log.Info("configuration",
-		"options", opts, "query_timeout", queryTimeout.String(), "insight_cache_ttl", insightTTL.String(),
+		"options", opts, "query_timeout", queryTimeout.String(), "max_inflight", maxInflight, "compute_budget", computePerSecond.String(), "insight_cache_ttl", insightTTL.String(),
 		"llm_enabled", llmConfig.Enabled(), "llm_base_url", llmConfig.BaseURL, "llm_model", llmConfig.Model,
 		"llm_api_key", llmConfig.APIKey, "llm_timeout", llmConfig.Timeout.String(), "llm_max_calls_per_minute", llmPerMinute)
 
@@ -66,7 +67,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		model = llm.New(llmConfig, http.DefaultTransport.(*http.Transport).Clone(), llmMetrics)
 	}
 	in := newInsights(log, model, insightConfig{CacheTTL: insightTTL, MaxInflight: llmInflight, MaxCallsPerMinute: llmPerMinute}, time.Now, reg)
-	ans := newAnswers(log, st, time.Now, 250*time.Millisecond, maxInflight, reg)
+	// Each endpoint's budget holds up to five seconds' worth, so that a quiet analyzer answers a
+	// burst of new questions at once.
+	budget := func() *computeBudget { return newComputeBudget(computePerSecond, 5*computePerSecond, time.Now) }
+	ans := newAnswers(log, st, time.Now, 250*time.Millisecond, maxInflight, budget, reg)
 	handler := newServer(log, metrics, st, ans, opts, in, time.Now)
 
 	lc := settings.Lifecycle
