@@ -275,6 +275,8 @@ func TestWriteReport(t *testing.T) {
 	for _, want := range []string{
 		"| 1 | vote, POST / at c=32", "**missed**", "go run ./bench -only vote",
 		"What stands between", "| 2 | tallies exact after every drain | yes |", "off boundary",
+		"| 7 | worker drain with 64 clients reading ÷ without (median of 1 per-trial ratios) | 80% | ≥ 90% | **missed** |",
+		"| analyzer `/api/v1/timeline` | 10 | 6 | 0 | 3 | 1 | 2.0 ms | 40.0 ms | 90 ms |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
@@ -305,6 +307,12 @@ func sampleResults() *results {
 		FanOut: &fanOutResult{Streams: 5000, Seconds: 30, QueriesPS: 4, CPU: cpu, RSS: memStats{Max: 150 << 20}},
 		Footprint: &footprintResult{Idle: map[string]int64{"vote": 9 << 20, "worker": 16 << 20}, Ready: map[string]float64{"vote": 0.05},
 			Loaded: map[string]map[string]int64{"vote": {"vote": 20 << 20}}, Healthy: map[string]float64{"vote": 5.5}},
+		Analyzer: &analyzerResult{History: 1000, HistoryVoters: 200, Drain: 300, DrainVoters: 100, Clients: 64, Runs: []analyzerRun{
+			{Trial: 1, VotesPS: 10000, CPU: cpu},
+			{Trial: 1, Loaded: true, VotesPS: 8000, CPU: cpu, Requests: 10, Endpoints: []endpointStats{
+				{Service: "analyzer", Path: "/api/v1/timeline", Requests: 10, Status: map[string]int{"200": 6, "503": 3, "400": 1},
+					Latency: latencySummary{P50: 2, P99: 40, Max: 90}}}},
+		}},
 		Micro:    &microResult{Count: 1, Benchtime: "1x", Benchmarks: []benchLine{{Package: "vote", Name: "BenchmarkVote", NsOp: 1000, Command: "go test …"}}},
 		Profiles: &profileResult{Profiles: []profile{{Name: "vote-cpu", Total: "1s", Top: []topLine{{Flat: "1s", FlatPct: 50, Func: "f"}}}}},
 	}

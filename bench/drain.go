@@ -81,11 +81,17 @@ func (b *bench) drain(ctx context.Context) error {
 // the votes as the worker will apply them (positions in that order) and the tally they must end
 // in. Copied to the app's inbox, it is the backlog a worker finds after an outage.
 func preload(ctx context.Context, rdb *redis.Client, stream string, n, voters int) ([]ballot.Vote, map[string]int64, error) {
+	return preloadFrom(ctx, rdb, stream, n, voters, 0)
+}
+
+// preloadFrom is preload with voters numbered from first on, so that preloads with different
+// first voters share none.
+func preloadFrom(ctx context.Context, rdb *redis.Client, stream string, n, voters, first int) ([]ballot.Vote, map[string]int64, error) {
 	inbox := queue.NewInbox(rdb, stream)
 	rdb.Del(ctx, inbox.Key())
 	ids := make([]string, voters)
 	for v := range voters {
-		ids[v] = fmt.Sprintf("%032x", v)
+		ids[v] = fmt.Sprintf("%032x", first+v)
 	}
 	last := make([]string, voters)
 	votes := make([]ballot.Vote, 0, n)

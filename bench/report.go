@@ -19,6 +19,7 @@ const (
 	targetDrainRatio   = 0.50
 	targetE2EP99       = 250.0 // ms
 	targetIdleRSS      = 15 << 20
+	targetReadLoad     = 0.90 // the worker's drain with the read load ÷ without
 	reproduceEverytime = "make bench"
 )
 
@@ -49,6 +50,9 @@ func writeReport(r *results, path string) error {
 	}
 	if r.Micro != nil {
 		w.micro(r)
+	}
+	if r.Analyzer != nil {
+		w.analyzer(r)
 	}
 	if r.Profiles != nil {
 		w.profiles(r)
@@ -175,6 +179,13 @@ func (w *report) summary(r *results) {
 		w.p("| 4 | result with %s SSE streams: tally queries, delivery lag p99 | %.1f queries/s, %.1f ms | one query per change | %s |",
 			num(float64(f.Streams)), f.QueriesPS, f.Lag.P99, "(no target)")
 	}
+	if a := r.Analyzer; a != nil {
+		ratio := a.ratio()
+		w.p("| 7 | worker drain with %d clients reading ÷ without (median of %d per-trial ratios) | %.0f%% | ≥ %.0f%% | %s |",
+			a.Clients, len(a.pairs()), 100*ratio, 100*targetReadLoad, verdict(ratio >= targetReadLoad))
+		p99, path := a.worstP99()
+		w.p("| 7 | slowest read endpoint under that load, p99 | %.0f ms (`%s`) | (no target) | |", p99, path)
+	}
 	if fp := r.Footprint; fp != nil {
 		for _, s := range goServices {
 			if v, ok := fp.Idle[s]; ok {
@@ -186,6 +197,83 @@ func (w *report) summary(r *results) {
 	w.p("Each section below says how the figure was measured, the command that repeats it, and for a missed " +
 		"target what stands between the figure and the goal.")
 	w.p("")
+}
+
+// pairs are each trial's drains: without the clients, with them.
+func (a *analyzerResult) pairs() [][2]analyzerRun {
+	byTrial := map[int]*[2]analyzerRun{}
+	var trials []int
+	for _, run := range a.Runs {
+		p, ok := byTrial[run.Trial]
+		if !ok {
+			p = &[2]analyzerRun{}
+			byTrial[run.Trial] = p
+			trials = append(trials, run.Trial)
+		}
+		if run.Loaded {
+			p[1] = run
+		} else {
+			p[0] = run
+		}
+	}
+	var out [][2]analyzerRun
+	for _, t := range trials {
+		if p := byTrial[t]; p[0].VotesPS > 0 && p[1].VotesPS > 0 {
+			out = append(out, *p)
+		}
+	}
+	return out
+}
+
+// ratio is the median over trials of the loaded drain's rate ÷ the unloaded one's in the same
+// trial, so that outside load that drifts between trials cancels.
+func (a *analyzerResult) ratio() float64 {
+	var xs []float64
+	for _, p := range a.pairs() {
+		xs = append(xs, p[1].VotesPS/p[0].VotesPS)
+	}
+	return median(xs)
+}
+
+// endpoints sums the loaded runs' figures per endpoint; latencies are the medians of the runs'.
+func (a *analyzerResult) endpoints() []endpointStats {
+	var out []endpointStats
+	idx := map[string]int{}
+	p50, p99, maxes := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
+	for _, run := range a.Runs {
+		for _, e := range run.Endpoints {
+			key := e.Service + e.Path
+			i, ok := idx[key]
+			if !ok {
+				i = len(out)
+				idx[key] = i
+				out = append(out, endpointStats{Service: e.Service, Path: e.Path, Status: map[string]int{}})
+			}
+			out[i].Requests += e.Requests
+			out[i].Errors += e.Errors
+			for code, n := range e.Status {
+				out[i].Status[code] += n
+			}
+			p50[key] = append(p50[key], e.Latency.P50)
+			p99[key] = append(p99[key], e.Latency.P99)
+			maxes[key] = append(maxes[key], e.Latency.Max)
+		}
+	}
+	for i, e := range out {
+		key := e.Service + e.Path
+		out[i].Latency = latencySummary{P50: median(p50[key]), P99: median(p99[key]), Max: slices.Max(maxes[key])}
+	}
+	return out
+}
+
+func (a *analyzerResult) worstP99() (float64, string) {
+	worst, which := 0.0, ""
+	for _, e := range a.endpoints() {
+		if e.Latency.P99 > worst {
+			worst, which = e.Latency.P99, e.Path
+		}
+	}
+	return worst, which
 }
 
 func (v *voteResult) server(name string) voteServer {
@@ -589,6 +677,73 @@ func (w *report) footprint(r *results) barChart {
 		}
 	}
 	return c
+}
+
+func (w *report) analyzer(r *results) {
+	a := r.Analyzer
+	w.p("## 7. Reading while the worker drains: %d clients on the analyzer and the result service", a.Clients)
+	w.p("")
+	w.p("A database with a week of votes: %s rows of history from %s voters, cast evenly over the last 7 days "+
+		"(each vote from a voter drawn at random, who keeps to one option but one time in ten votes for the other), "+
+		"written in %s with the worker's own batch writer so that every table the triggers keep is as the worker leaves it, "+
+		"then vacuumed and analyzed. PostgreSQL runs durable (fsync and synchronous_commit on); the worker, the analyzer "+
+		"and the result service run as processes with their defaults. Each trial drains %s new entries from %s new voters "+
+		"twice: once with nobody reading, once with %d clients reading all the while (from a second before), in "+
+		"alternating order. The history grew to %s rows by the end.",
+		num(float64(a.History)), num(float64(a.HistoryVoters)), dur(a.HistorySeconds), num(float64(a.Drain)),
+		num(float64(a.DrainVoters)), a.Clients, num(float64(a.HistoryAfter)))
+	w.p("")
+	w.p("The clients, in this process, go round every read endpoint (all but the event stream, which section 4 " +
+		"loads), each from its own starting point, half the time with the endpoint's default parameters (what a " +
+		"dashboard asks) and half with random ones: any bucket width, window and range the API allows within the " +
+		"week, at a random second, so that nearly every such question is new to the analyzer's cache. They send " +
+		"If-None-Match with the last ETag of a URL and, after a 503, wait its Retry-After, as an HTTP client should.")
+	w.p("")
+	w.p("| trial | readers | seconds | votes/s | requests | CPU: Postgres | worker | Redis | analyzer | result | clients | others |")
+	w.p("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, run := range a.Runs {
+		readers := "none"
+		if run.Loaded {
+			readers = fmt.Sprintf("%d clients", a.Clients)
+		}
+		c := run.CPU.Cores
+		w.p("| %d | %s | %.1f | %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |", run.Trial, readers, run.Seconds,
+			num(run.VotesPS), num(float64(run.Requests)), c["postgres"], c["worker"], c["redis"], c["analyzer"], c["result"],
+			c["clients"], run.CPU.Others)
+	}
+	w.p("")
+	var pgIdle, pgLoaded []float64
+	for _, p := range a.pairs() {
+		pgIdle, pgLoaded = append(pgIdle, p[0].CPU.Cores["postgres"]), append(pgLoaded, p[1].CPU.Cores["postgres"])
+	}
+	w.p("The drain with the clients reading ran at %.0f%% of its rate without them (median of the per-trial ratios; "+
+		"target ≥ %.0f%%): %s. PostgreSQL used %.2f cores with the readers and %.2f without (medians).",
+		100*a.ratio(), 100*targetReadLoad, verdict(a.ratio() >= targetReadLoad), median(pgLoaded), median(pgIdle))
+	w.p("")
+	w.p("What the clients got, over the loaded drains (latencies: medians of the runs' percentiles, and the largest maximum):")
+	w.p("")
+	w.p("| endpoint | requests | 200 | 304 | 503 | other | p50 | p99 | max |")
+	w.p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, e := range a.endpoints() {
+		other := e.Errors
+		for code, n := range e.Status {
+			if code != "200" && code != "304" && code != "503" {
+				other += n
+			}
+		}
+		w.p("| %s `%s` | %s | %s | %s | %s | %s | %.1f ms | %.1f ms | %.0f ms |", e.Service, e.Path, num(float64(e.Requests)),
+			num(float64(e.Status["200"])), num(float64(e.Status["304"])), num(float64(e.Status["503"])), num(float64(other)),
+			e.Latency.P50, e.Latency.P99, e.Latency.Max)
+	}
+	w.p("")
+	w.p("A 503 is the analyzer declining a new question within its limits: at most `MAX_INFLIGHT` computations at " +
+		"once, and each endpoint at most `COMPUTE_BUDGET` of computing time a second; answers already computed for " +
+		"the data's current version are served from memory or as 304 whatever the load. \"other\" counts 400s " +
+		"(a random range the API refuses) and requests without a response. The result service answers from the " +
+		"tally it holds in memory.")
+	w.p("")
+	w.p("Repeat: `%s`.", cmd("analyzer"))
+	w.p("")
 }
 
 func (w *report) micro(r *results) {

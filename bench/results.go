@@ -19,6 +19,7 @@ type results struct {
 	Drain     *drainResult      `json:"drain,omitempty"`
 	E2E       []e2eResult       `json:"e2e,omitempty"`
 	FanOut    *fanOutResult     `json:"fanout,omitempty"`
+	Analyzer  *analyzerResult   `json:"analyzer,omitempty"`
 	Footprint *footprintResult  `json:"footprint,omitempty"`
 	Failures  map[string]string `json:"failures,omitempty"` // section → why it did not finish
 	// ResultMemLimit is result's mem_limit in docker-compose.yml, read when the report is written.
@@ -206,4 +207,35 @@ type topLine struct {
 	Cum     string  `json:"cum"`
 	CumPct  float64 `json:"cum_pct"`
 	Func    string  `json:"func"`
+}
+
+// analyzerResult is benchmark 7: the worker's drain with and without many clients reading.
+type analyzerResult struct {
+	History        int           `json:"history"` // vote_history rows before the first drain
+	HistoryVoters  int           `json:"history_voters"`
+	HistorySeconds float64       `json:"history_s"`     // to write them with the worker's batch writer
+	HistoryAfter   int64         `json:"history_after"` // rows after the last drain
+	Drain          int           `json:"drain"`         // entries per drain
+	DrainVoters    int           `json:"drain_voters"`  // new voters of each drain
+	Clients        int           `json:"clients"`
+	Runs           []analyzerRun `json:"runs"`
+}
+
+type analyzerRun struct {
+	Trial     int             `json:"trial"`
+	Loaded    bool            `json:"loaded"` // the clients read during the drain
+	Seconds   float64         `json:"seconds"`
+	VotesPS   float64         `json:"votes_per_s"`
+	Requests  int             `json:"requests"`
+	Endpoints []endpointStats `json:"endpoints,omitempty"`
+	CPU       cpuShare        `json:"cpu"`
+}
+
+type endpointStats struct {
+	Service  string         `json:"service"`
+	Path     string         `json:"path"`
+	Requests int            `json:"requests"`
+	Status   map[string]int `json:"status"` // HTTP status → responses
+	Errors   int            `json:"errors"` // requests without a response
+	Latency  latencySummary `json:"latency"`
 }

@@ -41,6 +41,11 @@ type config struct {
 	fanOutStreams  int
 	fanOutDuration time.Duration
 
+	analyzerHistory int
+	analyzerDrain   int
+	analyzerClients int
+	analyzerTrials  int
+
 	composeEnv string // --env-file of the compose stack ("" for none)
 	tag        string // image tag
 	microCount int
@@ -48,7 +53,7 @@ type config struct {
 }
 
 // sections in the order they run: the cheap, noisy-tolerant ones first.
-var sections = []string{"micro", "profile", "vote", "drain", "e2e", "fanout", "footprint"}
+var sections = []string{"micro", "profile", "vote", "drain", "e2e", "fanout", "analyzer", "footprint"}
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
@@ -69,6 +74,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.e2eDuration, "e2e-duration", 30*time.Second, "benchmark 3: length of each run")
 	fs.IntVar(&c.fanOutStreams, "fanout-streams", 5000, "benchmark 4: SSE streams on one result instance")
 	fs.DurationVar(&c.fanOutDuration, "fanout-duration", 30*time.Second, "benchmark 4: how long votes flow while the streams are open")
+	fs.IntVar(&c.analyzerHistory, "analyzer-history", 1_000_000, "benchmark 7: vote_history rows over the last 7 days before the drains")
+	fs.IntVar(&c.analyzerDrain, "analyzer-drain", 300_000, "benchmark 7: entries of each drain (a third as many new voters)")
+	fs.IntVar(&c.analyzerClients, "analyzer-clients", 64, "benchmark 7: concurrent clients over the read endpoints")
+	fs.IntVar(&c.analyzerTrials, "analyzer-trials", 3, "benchmark 7: pairs of drains, one without and one with the clients")
 	fs.StringVar(&c.composeEnv, "compose-env", "", "benchmark 5: --env-file for docker compose (deploy/compose/offline.env without a registry)")
 	fs.StringVar(&c.tag, "tag", "dev", "benchmark 5: tag of the images make images built")
 	fs.IntVar(&c.microCount, "micro-count", 5, "benchmark 6: -count of go test -bench; the report gives medians")
@@ -100,6 +109,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	check(c.e2eDuration >= time.Second, "-e2e-duration: at least 1s")
 	check(c.fanOutStreams >= 1 && c.fanOutStreams <= 9000, "-fanout-streams: 1 to 9000 (the open-files limit is shared)")
 	check(c.fanOutDuration >= time.Second, "-fanout-duration: at least 1s")
+	check(c.analyzerHistory >= 1000 && c.analyzerDrain >= 3000, "-analyzer-history ≥ 1000 and -analyzer-drain ≥ 3000")
+	check(c.analyzerClients >= 1 && c.analyzerClients <= 1000, "-analyzer-clients: 1 to 1000")
+	check(c.analyzerTrials >= 1, "-analyzer-trials: at least 1")
 	check(c.microCount >= 1, "-micro-count: at least 1")
 	if len(bad) > 0 {
 		return c, fmt.Errorf("flags: %s", strings.Join(bad, "; "))
@@ -186,6 +198,7 @@ func measure(ctx context.Context, cfg config, work string, flags []string, logf 
 		"drain":     env.drain,
 		"e2e":       env.e2e,
 		"fanout":    env.fanOut,
+		"analyzer":  env.analyzerLoad,
 		"footprint": env.compose,
 	}
 	for _, s := range sections {
