@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES := platform vote worker result analyzer loadgen e2e deploytest audit bench
+MODULES := platform vote worker result analyzer loadgen e2e deploytest audit bench deploy/release/sbomscan
 # Build tags of the tests that need Docker; vet covers those files too.
 DOCKER_TAGS := e2e,swarm,chaos
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
@@ -104,6 +104,10 @@ AUDIT_ARGS := $(if $(COMPOSE_ENV),-env-file $(COMPOSE_ENV))
 .PHONY: audit
 audit: ## Hardening rules on the Dockerfiles, built images and compose services (run make images first)
 	$(AUDIT) check $(AUDIT_ARGS) $(if $(filter 0,$(OFFLINE)),-pull)
+
+.PHONY: standin-check
+standin-check: ## Compare the distroless-static stand-in, file by file, with what the upstream image is built from
+	$(AUDIT) standin
 
 .PHONY: audit-selftest
 audit-selftest: ## Build a deliberately bad image and check that the audit rejects it

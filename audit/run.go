@@ -36,8 +36,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDocs(rest, stdout, stderr)
 	case "rules":
 		return writeCatalogue(stdout)
+	case "standin":
+		return runStandin(ctx, rest, stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (check, selftest, sizes, ladder, docs, rules)", cmd)
+	return fmt.Errorf("unknown command %q (check, selftest, sizes, ladder, docs, rules, standin)", cmd)
 }
 
 // common are the flags every command that reads the project takes.
