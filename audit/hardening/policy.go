@@ -19,6 +19,8 @@ type Policy struct {
 	// CapAdd lists, per service, the capabilities it may add back after dropping ALL, each with
 	// its justification (CMP002). Empty: no service needs one.
 	CapAdd map[string]map[string]string `json:"cap_add,omitempty"`
+	// Released lists the services make release builds, signs and attests (the REL rules).
+	Released []string `json:"released"`
 	// Waivers are the documented exceptions. A waived rule still runs and its finding is shown,
 	// with the reason; a waiver whose rule passes is reported as unused.
 	Waivers []Waiver `json:"waivers"`
@@ -79,7 +81,8 @@ func DefaultPolicy() Policy {
 			"result":   {8081},
 			"analyzer": {8082},
 		},
-		Waivers: w,
+		Released: []string{"vote", "worker", "result", "analyzer"},
+		Waivers:  w,
 	}
 }
 
