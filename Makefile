@@ -111,7 +111,7 @@ release-deploy: ## Verify the release's signatures, then start it with compose (
 
 .PHONY: release-repro
 release-repro: ## Build the release again on a second builder with empty caches and compare every digest
-	$(AUDIT) repro $(if $(REPRO_ARGS),$(REPRO_ARGS))
+	deploy/release/repro.sh
 
 .PHONY: release-emulate
 release-emulate: ## Run the released arm64 binaries under qemu-user-static: version and a real request
@@ -139,8 +139,8 @@ standin-check: ## Compare the distroless-static stand-in, file by file, with wha
 	$(AUDIT) standin
 
 .PHONY: audit-selftest
-audit-selftest: ## Build a deliberately bad image and check that the audit rejects it
-	$(AUDIT) selftest $(AUDIT_ARGS)
+audit-selftest: ## Build a deliberately bad image, and tamper with a released one: the audit must reject both
+	$(AUDIT) selftest $(AUDIT_ARGS) -release $(RELEASE_OUT)
 
 .PHONY: sizes
 sizes: ## Image, layer and binary sizes of the service images -> docs/sizes.md, docs/sizes.svg

@@ -29,16 +29,17 @@ import (
 type releaseRecord struct {
 	dir       string
 	revision  string
+	version   string
 	platforms []string
 	images    map[string]string // service -> registry/repo:tag@digest
 }
 
 func readReleaseRecord(dir string) (*releaseRecord, error) {
-	env, err := readEnvFiles(dir, []string{"images.env", "bases.env"})
+	env, err := readEnvFiles(dir, []string{"images.env"})
 	if err != nil {
 		return nil, fmt.Errorf("no release recorded in %s (run make release): %w", dir, err)
 	}
-	r := &releaseRecord{dir: dir, revision: env["RELEASE_REVISION"], images: map[string]string{}}
+	r := &releaseRecord{dir: dir, revision: env["RELEASE_REVISION"], version: env["RELEASE_VERSION"], images: map[string]string{}}
 	for _, p := range strings.Split(env["RELEASE_PLATFORMS"], ",") {
 		if p != "" {
 			r.platforms = append(r.platforms, p)
@@ -136,10 +137,15 @@ func binaryModules(img v1.Image) ([]string, error) {
 	}
 	mods := []string{"stdlib@" + bi.GoVersion, bi.Main.Path + "@" + bi.Main.Version}
 	for _, d := range bi.Deps {
-		if d.Replace != nil {
-			d = d.Replace
+		switch {
+		case d.Replace != nil && (d.Replace.Version == "" || d.Replace.Version == "(devel)"):
+			// Replaced by a directory (the workspace's platform module): no version to match.
+			mods = append(mods, d.Path+"@(devel)")
+		case d.Replace != nil:
+			mods = append(mods, d.Replace.Path+"@"+d.Replace.Version)
+		default:
+			mods = append(mods, d.Path+"@"+d.Version)
 		}
-		mods = append(mods, d.Path+"@"+d.Version)
 	}
 	return mods, nil
 }

@@ -38,8 +38,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return writeCatalogue(stdout)
 	case "standin":
 		return runStandin(ctx, rest, stdout, stderr)
+	case "repro":
+		return runRepro(ctx, rest, stdout, stderr)
+	case "emulate":
+		return runEmulate(ctx, rest, stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (check, selftest, sizes, ladder, docs, rules, standin)", cmd)
+	return fmt.Errorf("unknown command %q (check, selftest, sizes, ladder, docs, rules, standin, repro, emulate)", cmd)
 }
 
 // common are the flags every command that reads the project takes.

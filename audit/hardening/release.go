@@ -145,7 +145,8 @@ func checkSBOM(r *Release) Finding {
 }
 
 // sbomHas reports whether the SBOM lists module m (path@version). The main module of a build
-// without version control has no version ("(devel)"): its path is enough.
+// without version control and a module replaced by a directory have no version ("(devel)"; syft
+// says UNKNOWN): their path is enough.
 func sbomHas(sbom []string, m string) bool {
 	path, version, _ := strings.Cut(m, "@")
 	for _, p := range sbom {

@@ -17,7 +17,7 @@
 # reproducibility check (make release-repro) uses that.
 set -euo pipefail
 # shellcheck source=deploy/release/lib.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SIGN=1
 while (($#)); do
@@ -73,7 +73,7 @@ main() {
 
 	step "bake vote, worker, result, analyzer for $RELEASE_PLATFORMS on $BUILDER (revision $REVISION, epoch $SOURCE_DATE_EPOCH)"
 	T0=$(now)
-	(cd "$ROOT" && VERSION=$VERSION REVISION=$REVISION CREATED=$CREATED SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH \
+	(cd "$ROOT" && TAG=${RELEASE_TAG:-$VERSION} VERSION=$VERSION REVISION=$REVISION CREATED=$CREATED SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH \
 		docker buildx bake --builder "$BUILDER" --file deploy/release/docker-bake.hcl \
 		--metadata-file "$WORK/bake.json" --progress plain) >"$LOGS/bake.log" 2>&1 || {
 		tail -n 60 "$LOGS/bake.log" >&2
@@ -85,10 +85,11 @@ main() {
 	local svc digest ref
 	declare -A refs
 	for svc in vote worker result analyzer; do
-		digest=$(tr -d '\n ' <"$WORK/bake.json" | grep -o "\"$svc\":{[^}]*\"containerimage.digest\":\"sha256:[0-9a-f]*\"" |
-			grep -o 'sha256:[0-9a-f]*$' || true)
+		# The metadata file is indented JSON: a target per top-level key, its digest one level in.
+		digest=$(awk -v t="$svc" '/^  "[^"]*": \{/ { cur = $1; gsub(/[":]/, "", cur) }
+			cur == t && /^    "containerimage.digest":/ { gsub(/[",]/, "", $2); print $2 }' "$WORK/bake.json")
 		[[ -n $digest ]] || die "no digest for $svc in the bake metadata ($WORK/bake.json)"
-		refs[$svc]=$REGISTRY/voting-app/$svc:$VERSION@$digest
+		refs[$svc]=$REGISTRY/voting-app/$svc:${RELEASE_TAG:-$VERSION}@$digest
 		info "$svc ${refs[$svc]}"
 	done
 
@@ -108,7 +109,7 @@ main() {
 	{
 		printf '# Written by deploy/release/build.sh: the release of %s, each image index by digest.\n' "$REVISION_FULL"
 		printf '# Deploy with make release-deploy (verifies the signatures first); audit with make audit.\n'
-		printf 'RELEASE_REVISION=%s\nRELEASE_VERSION=%s\n' "$REVISION_FULL" "$VERSION"
+		printf 'RELEASE_REVISION=%s\nRELEASE_VERSION=%s\nRELEASE_PLATFORMS=%s\n' "$REVISION_FULL" "$VERSION" "$RELEASE_PLATFORMS"
 		for svc in vote worker result analyzer; do
 			printf '%s_IMAGE=%s\n' "${svc^^}" "${refs[$svc]}"
 		done

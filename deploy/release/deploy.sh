@@ -10,7 +10,7 @@
 # down). The engine pulls the images from the local registry.
 set -euo pipefail
 # shellcheck source=deploy/release/lib.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 IMAGES_ENV=${RELEASE_IMAGES_ENV:-$OUT/images.env}
 [[ -f $IMAGES_ENV && -f $OUT/bases.env ]] || die "no release in $OUT: run make release"

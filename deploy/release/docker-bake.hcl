@@ -12,6 +12,8 @@ variable "RUNTIME_IMAGE" { default = "gcr.io/distroless/static-debian13:nonroot"
 variable "SBOM_SCANNER" { default = "" }
 variable "RELEASE_PLATFORMS" { default = "linux/amd64,linux/arm64" }
 variable "VERSION" { default = "dev" }
+# The tag pushed; VERSION unless set (the reproducibility check pushes its second build aside).
+variable "TAG" { default = "" }
 variable "REVISION" { default = "unknown" }
 variable "CREATED" { default = "1970-01-01T00:00:00Z" }
 # The commit time: BuildKit sets the image config's times from it, rewrite-timestamp clamps every
@@ -40,5 +42,5 @@ target "service" {
     notequal("", SBOM_SCANNER) ? "type=sbom,generator=${SBOM_SCANNER},SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH}" : "type=sbom",
     "type=provenance,mode=max",
   ]
-  output = ["type=image,name=${REGISTRY}/voting-app/${svc}:${VERSION},push=true,rewrite-timestamp=true,oci-mediatypes=true"]
+  output = ["type=image,name=${REGISTRY}/voting-app/${svc}:${notequal("", TAG) ? TAG : VERSION},push=true,rewrite-timestamp=true,oci-mediatypes=true"]
 }

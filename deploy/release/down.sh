@@ -6,7 +6,7 @@
 #   deploy/release/down.sh [--volumes]
 set -euo pipefail
 # shellcheck source=deploy/release/lib.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 volumes=0
 case ${1-} in

@@ -1,9 +1,11 @@
 # deploy/release/lib.sh — shared by the release scripts (sourced, not run).
 # shellcheck shell=bash
+[[ -z ${RELEASE_LIB-} ]] || return 0
+RELEASE_LIB=1
 
 RELEASE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$RELEASE_DIR/../.." && pwd)
-readonly RELEASE_DIR ROOT
+
 
 # Versions of the tools built from the Go module proxy (see README.md for why each).
 REGISTRY_VERSION=${REGISTRY_VERSION:-v3.1.2}
@@ -76,7 +78,7 @@ run_logged() {
 image_label() { docker image inspect --format "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true; }
 
 # registry_up: whether the local registry answers.
-registry_up() { curl -fsS -o /dev/null --max-time 2 "http://$REGISTRY/v2/"; }
+registry_up() { curl -fsS -o /dev/null --max-time 2 "http://$REGISTRY/v2/" 2>/dev/null; }
 
 # The commit the release is built from, and its time (SOURCE_DATE_EPOCH).
 source_facts() {

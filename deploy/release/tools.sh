@@ -14,7 +14,7 @@
 # so later builds reuse what earlier ones compiled.
 set -euo pipefail
 # shellcheck source=deploy/release/lib.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # stamp MODULE VERSION: what a binary is built from.
 stamp() { printf '%s %s@%s\n' "$("$GO" env GOVERSION)" "$1" "$2"; }

@@ -26,7 +26,7 @@
 # RELEASE_TOOLS_DIR, RELEASE_PREFIX (voting-release).
 set -euo pipefail
 # shellcheck source=deploy/release/lib.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=deploy/release/tools.sh
 source "$RELEASE_DIR/tools.sh"
 
@@ -282,4 +282,6 @@ main() {
 	printf '\nup in %s (logs: %s)\n' "$(elapsed "$start")" "$LOGS"
 }
 
-main "$@"
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main "$@"
+fi
