@@ -46,7 +46,7 @@ func readReleaseRecord(dir string) (*releaseRecord, error) {
 		}
 	}
 	for k, v := range env {
-		if svc, ok := strings.CutSuffix(k, "_IMAGE"); ok && strings.Contains(v, "/voting-app/") {
+		if svc, ok := strings.CutSuffix(k, "_IMAGE"); ok {
 			r.images[strings.ToLower(svc)] = v
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
@@ -29,14 +31,36 @@ type imageDigests struct {
 	SBOM string
 }
 
-func readIndexDigests(ctx context.Context, ref string) (indexDigests, error) {
+// openIndex opens a released index: from the registry, or from an OCI layout for a reference
+// "oci:<dir>@<digest>" (the reproducibility check's second build).
+func openIndex(ctx context.Context, ref string) (v1.ImageIndex, error) {
+	if dir, ok := strings.CutPrefix(ref, "oci:"); ok {
+		dir, digest, _ := strings.Cut(dir, "@")
+		h, err := v1.NewHash(digest)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		lp, err := layout.ImageIndexFromPath(dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		return lp.ImageIndex(h)
+	}
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
-		return indexDigests{}, err
+		return nil, err
 	}
 	idx, err := remote.Index(r, remote.WithContext(ctx))
 	if err != nil {
-		return indexDigests{}, fmt.Errorf("%s: %w", ref, err)
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	return idx, nil
+}
+
+func readIndexDigests(ctx context.Context, ref string) (indexDigests, error) {
+	idx, err := openIndex(ctx, ref)
+	if err != nil {
+		return indexDigests{}, err
 	}
 	d, err := idx.Digest()
 	if err != nil {

@@ -11,20 +11,23 @@
 #      transparency log upload
 #   3. out/release/images.env: each image by digest, for compose (VOTE_IMAGE=…) and make audit
 #
-#   deploy/release/build.sh [--builder NAME] [--out DIR] [--no-sign]
+#   deploy/release/build.sh [--builder NAME] [--out DIR] [--no-sign] [--oci DIR]
 #
-# A second builder (another BUILDER and state volume) gives a build from empty caches; the
-# reproducibility check (make release-repro) uses that.
+# --oci DIR writes each index to an OCI layout under DIR instead of pushing it (no signing). The
+# reproducibility check (make release-repro) builds that way on a second builder whose caches
+# start empty.
 set -euo pipefail
 # shellcheck source=deploy/release/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SIGN=1
+OCI_DIR=
 while (($#)); do
 	case $1 in
 	--builder) BUILDER=$2 && shift ;;
 	--out) OUT=$2 && shift ;;
 	--no-sign) SIGN=0 ;;
+	--oci) OCI_DIR=$2 SIGN=0 && shift ;;
 	-h | --help)
 		sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
@@ -73,7 +76,8 @@ main() {
 
 	step "bake vote, worker, result, analyzer for $RELEASE_PLATFORMS on $BUILDER (revision $REVISION, epoch $SOURCE_DATE_EPOCH)"
 	T0=$(now)
-	(cd "$ROOT" && TAG=${RELEASE_TAG:-$VERSION} VERSION=$VERSION REVISION=$REVISION CREATED=$CREATED SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH \
+	[[ -z $OCI_DIR ]] || { rm -rf "$OCI_DIR" && mkdir -p "$OCI_DIR"; }
+	(cd "$ROOT" && OCI_DIR=$OCI_DIR TAG=$VERSION VERSION=$VERSION REVISION=$REVISION CREATED=$CREATED SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH \
 		docker buildx bake --builder "$BUILDER" --file deploy/release/docker-bake.hcl \
 		--metadata-file "$WORK/bake.json" --progress plain) >"$LOGS/bake.log" 2>&1 || {
 		tail -n 60 "$LOGS/bake.log" >&2
@@ -89,7 +93,8 @@ main() {
 		digest=$(awk -v t="$svc" '/^  "[^"]*": \{/ { cur = $1; gsub(/[":]/, "", cur) }
 			cur == t && /^    "containerimage.digest":/ { gsub(/[",]/, "", $2); print $2 }' "$WORK/bake.json")
 		[[ -n $digest ]] || die "no digest for $svc in the bake metadata ($WORK/bake.json)"
-		refs[$svc]=$REGISTRY/voting-app/$svc:${RELEASE_TAG:-$VERSION}@$digest
+		refs[$svc]=$REGISTRY/voting-app/$svc:$VERSION@$digest
+		[[ -z $OCI_DIR ]] || refs[$svc]=oci:$OCI_DIR/$svc@$digest
 		info "$svc ${refs[$svc]}"
 	done
 

@@ -12,8 +12,12 @@ variable "RUNTIME_IMAGE" { default = "gcr.io/distroless/static-debian13:nonroot"
 variable "SBOM_SCANNER" { default = "" }
 variable "RELEASE_PLATFORMS" { default = "linux/amd64,linux/arm64" }
 variable "VERSION" { default = "dev" }
-# The tag pushed; VERSION unless set (the reproducibility check pushes its second build aside).
+# The tag pushed; VERSION unless set.
 variable "TAG" { default = "" }
+# Set: write each index to an OCI layout in OCI_DIR/<service> instead of pushing it. The
+# reproducibility check builds its second copy this way, under the same name, so even the SBOM's
+# subject (which names the image) is the same, and the release's tag is left alone.
+variable "OCI_DIR" { default = "" }
 variable "REVISION" { default = "unknown" }
 variable "CREATED" { default = "1970-01-01T00:00:00Z" }
 # The commit time: BuildKit sets the image config's times from it, rewrite-timestamp clamps every
@@ -42,5 +46,7 @@ target "service" {
     notequal("", SBOM_SCANNER) ? "type=sbom,generator=${SBOM_SCANNER},SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH}" : "type=sbom",
     "type=provenance,mode=max",
   ]
-  output = ["type=image,name=${REGISTRY}/voting-app/${svc}:${notequal("", TAG) ? TAG : VERSION},push=true,rewrite-timestamp=true,oci-mediatypes=true"]
+  output = [notequal("", OCI_DIR)
+    ? "type=oci,dest=${OCI_DIR}/${svc},tar=false,name=${REGISTRY}/voting-app/${svc}:${notequal("", TAG) ? TAG : VERSION},rewrite-timestamp=true"
+    : "type=image,name=${REGISTRY}/voting-app/${svc}:${notequal("", TAG) ? TAG : VERSION},push=true,rewrite-timestamp=true,oci-mediatypes=true"]
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # deploy/release/repro.sh — is the release reproducible? Builds the checked-out commit a second
 # time on a second buildkitd whose state starts empty (no layer cache, no Go module or build
-# cache), pushes it under the tag <version>-repro, and compares every digest with the release in
-# out/release (audit repro): each platform's image manifest, config and layers, and its SBOM.
-# The second builder and its volume are removed afterwards.
+# cache), into OCI layouts under out/release/repro (the registry is left alone), and compares
+# every digest with the release in out/release (audit repro): each platform's image manifest,
+# config and layers, and its SBOM. The second builder and its volume are removed afterwards.
 #
 #   deploy/release/repro.sh        (make release-repro; needs make release first)
 set -euo pipefail
@@ -32,7 +32,7 @@ cleanup
 ensure_builder
 source_facts
 T0=$(now)
-RELEASE_TAG=$VERSION-repro "$RELEASE_DIR/build.sh" --builder "$BUILDER" --out "$OUT/repro" --no-sign
+"$RELEASE_DIR/build.sh" --builder "$BUILDER" --out "$OUT/repro" --oci "$OUT/repro/oci"
 timed "second build, empty caches"
 print_times
 cd "$ROOT"

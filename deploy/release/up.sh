@@ -140,7 +140,10 @@ ensure_registry() {
 buildkit_config() {
 	# The local registry speaks plain HTTP on loopback.
 	printf '[registry."%s"]\n  http = true\n  insecure = true\n' "$REGISTRY"
-	printf '[worker.oci]\n  gc = true\n  gckeepstorage = "20GB"\n'
+	# Two steps at a time: from empty caches, eight concurrent `go build`s (four services, two
+	# platforms) would each compile the same modules at once; two at a time, the first build of each
+	# platform fills the build cache the others then reuse.
+	printf '[worker.oci]\n  gc = true\n  gckeepstorage = "20GB"\n  max-parallelism = %d\n' "${BUILDKIT_PARALLELISM:-2}"
 }
 
 ensure_builder() {
