@@ -288,7 +288,7 @@ How each column is measured (go-containerregistry on `+"`docker image save`"+` o
 - **Go binary**: the size of the file the entrypoint runs.
 - **base**: the image's `+"`org.opencontainers.image.base.name`"+` label. "stand-in" marks a local
   `+"`voting-offline/*`"+` image built by deploy/offline/bases.sh in place of the upstream image (the
-  distroless stand-in is about 1.8 MiB; upstream distroless static is about the same size, so the
+  distroless stand-in is about 2.0 MiB, the same entries as upstream distroless static, so the
   totals carry over, but they were not measured against the upstream image here).
 
 - **base + floor program**: the runtime base (everything in the image but the binary) plus the
