@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES := platform vote worker result analyzer loadgen e2e deploytest audit bench deploy/release/sbomscan
+MODULES := platform testkit vote worker result analyzer loadgen e2e deploytest audit bench deploy/release/sbomscan
 # Build tags of the tests that need Docker; vet covers those files too.
 DOCKER_TAGS := e2e,swarm,chaos
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
@@ -69,11 +69,26 @@ fuzz: ## Every fuzz target for FUZZTIME each (default 30s); failing inputs land 
 swarm-test: images ## Swarm test: one-node swarm on this engine, the stack deployed and voted through, then removed
 	SWARM_ENV_FILE=$(COMPOSE_ENV) $(GO) test -tags swarm -count=1 -v -timeout 8m -run Swarm ./deploytest/...
 
+# The Kubernetes programs of make k8s-test, built from source once per version into a cache that
+# outlives the clone (scripts/kube-bins.sh).
+KUBE_VERSION    ?= v1.37.2
+ETCD_VERSION    ?= v3.7.3
+COREDNS_VERSION ?= v1.14.7
+KUBE_BINS       := kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy pause coredns
+KUBE_BIN_DIR    ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/voting-app/kube-$(KUBE_VERSION)
+
+.PHONY: k8s-test
+k8s-test: images ## Kubernetes manifests on a real API server, then on a one-node cluster (built once; as root)
+	KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) COREDNS_VERSION=$(COREDNS_VERSION) \
+	  KUBE_BINS="$(KUBE_BINS)" scripts/kube-bins.sh $(KUBE_BIN_DIR)
+	KUBE_BIN_DIR=$(KUBE_BIN_DIR) $(GO) test -tags k8s -count=1 -v -timeout 20m -run '^(TestAPIServer|TestNode)$$' ./deploytest/
+
 .PHONY: vet
 vet: ## gofmt check and go vet over the workspace
 	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags $(DOCKER_TAGS) ./e2e/... ./deploytest/...
+	$(GO) vet -tags k8s ./deploytest/...
 
 .PHONY: fmt
 fmt: ## Format the code

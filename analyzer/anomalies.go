@@ -9,9 +9,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/go-voting-app/voting-app/analyzer/stats"
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/stats"
 	"github.com/go-voting-app/voting-app/platform/web"
 )
 
@@ -51,6 +51,15 @@ type anomalies struct {
 	ChangersTotal int64     `json:"changers_total"`
 }
 
+// changer is a voter whose stored vote changed option repeatedly, by the redacted id only. Votes is
+// how often the stored vote was set: the first and every change.
+type changer struct {
+	Voter   string    `json:"voter"`
+	Changes int64     `json:"changes"`
+	Votes   int64     `json:"votes"`
+	LastAt  time.Time `json:"last_cast_at"`
+}
+
 type baseline struct {
 	Buckets int64   `json:"buckets"`
 	Median  float64 `json:"median"`
@@ -68,10 +77,10 @@ type burst struct {
 // count among all buckets of the window (empty ones included: they are the baseline of a quiet
 // poll), and finds the voters who changed their vote at least MinChanges times in it.
 func loadAnomalies(ctx context.Context, q postgres.Querier, opts ballot.Options, now time.Time, aq anomalyQuery) (anomalies, error) {
-	to := now.UTC().Truncate(time.Microsecond)
-	from := to.Add(-aq.Window)
+	to := ceil(now)
+	from := floor(to.Add(-aq.Window))
 	n := countBuckets(from, to, aq.Bucket)
-	rows, err := votesPerBucket(ctx, q, from, to, aq.Bucket, keys(opts))
+	rows, err := postgres.VotesPerBucket(ctx, q, from, to, aq.Bucket, opts.Keys(), maxBuckets*len(opts)+1)
 	if err != nil {
 		return anomalies{}, err
 	}
@@ -99,12 +108,14 @@ func loadAnomalies(ctx context.Context, q postgres.Querier, opts ballot.Options,
 	a.Bursts = a.Bursts[:min(int64(len(a.Bursts)), aq.Limit)]
 	slices.SortFunc(a.Bursts, func(x, y burst) int { return x.Start.Compare(y.Start) })
 
-	a.Changers, a.ChangersTotal, err = changers(ctx, q, from, to, aq.MinChanges, aq.Limit)
+	found, total, err := postgres.Changers(ctx, q, from, to, aq.MinChanges, aq.Limit)
 	if err != nil {
 		return anomalies{}, err
 	}
-	if a.Changers == nil {
-		a.Changers = []changer{}
+	a.ChangersTotal = total
+	a.Changers = make([]changer, len(found))
+	for i, c := range found {
+		a.Changers[i] = changer{Voter: c.Voter, Changes: c.Changes, Votes: c.Changes + 1, LastAt: c.LastAt}
 	}
 	return a, nil
 }
@@ -126,7 +137,7 @@ func handleAnomalies(log *slog.Logger, st *store, opts ballot.Options, now func(
 			return
 		}
 		if n := bucketsIn(aq.Window, aq.Bucket); n < minBaseline || n > maxBuckets {
-			respond(w, r, log, invalidParams{{"bucket", fmt.Sprintf("the window holds %d buckets of %s; "+
+			respond(w, r, log, invalidParams{{Parameter: "bucket", Detail: fmt.Sprintf("the window holds %d buckets of %s; "+
 				"between %d and %d are needed", n, aq.Bucket, minBaseline, maxBuckets)}})
 			return
 		}

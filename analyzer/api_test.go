@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-voting-app/voting-app/analyzer/stats"
 	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/stats"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -434,10 +434,15 @@ func TestSQLMetacharactersAreHarmless(t *testing.T) {
 
 func TestReadIsReadOnlyAndBounded(t *testing.T) {
 	a := newAnalyzer(t, setup{})
-	// The owner may write, but not through read: the transaction is read-only whatever the role.
-	st := &store{pool: a.owner, timeout: 300 * time.Millisecond}
+	// The owner may write, but not through the store: its connections are read-only whatever the
+	// role, and bounded by the timeout on the server.
 	ctx := context.Background()
-	err := st.read(ctx, func(q postgres.Querier) error {
+	st, err := openStore(ctx, postgres.Config{URL: a.ownerURL, AppName: "analyzer-test"}, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.pool.Close()
+	err = st.read(ctx, func(q postgres.Querier) error {
 		rows, err := q.Query(ctx, `INSERT INTO vote_totals (vote, votes) VALUES ('z', 1)`)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ require (
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/go-voting-app/voting-app/platform v0.0.0
+	github.com/go-voting-app/voting-app/testkit v0.0.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0
 	golang.org/x/sync v0.25.0
@@ -35,3 +36,5 @@ require (
 )
 
 replace github.com/go-voting-app/voting-app/platform => ../platform
+
+replace github.com/go-voting-app/voting-app/testkit => ../testkit

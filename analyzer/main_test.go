@@ -22,14 +22,14 @@ import (
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/postgres"
 	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"github.com/go-voting-app/voting-app/platform/web"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 var quiet = slog.New(slog.DiscardHandler)
 
@@ -54,14 +54,15 @@ func loadDoc(t testing.TB) (*openapi3.T, routers.Router) {
 // analyzer is the service under test: the real router over a fresh, migrated database that it
 // reads with a role that may only SELECT, and a clock that stands still.
 type analyzer struct {
-	t       *testing.T
-	owner   *pgxpool.Pool // migrates and writes, as the worker does
-	reader  *pgxpool.Pool // what the analyzer uses
-	handler http.Handler
-	router  routers.Router
-	now     time.Time
-	seq     atomic.Int64
-	reg     *prometheus.Registry
+	t        *testing.T
+	owner    *pgxpool.Pool // migrates and writes, as the worker does
+	ownerURL string
+	reader   *pgxpool.Pool // what the analyzer uses
+	handler  http.Handler
+	router   routers.Router
+	now      time.Time
+	seq      atomic.Int64
+	reg      *prometheus.Registry
 }
 
 type setup struct {
@@ -74,7 +75,7 @@ type setup struct {
 func newAnalyzer(t *testing.T, s setup) *analyzer {
 	t.Helper()
 	ctx := context.Background()
-	dbURL := testenv.Postgres(t)
+	dbURL := testkit.Postgres(t)
 	owner := openPool(t, dbURL)
 	roURL := readOnlyRole(t, owner, dbURL)
 	if !s.unmigrated {
@@ -82,19 +83,24 @@ func newAnalyzer(t *testing.T, s setup) *analyzer {
 			t.Fatal(err)
 		}
 	}
-	reader := openPool(t, roURL)
+	st, err := openStore(ctx, postgres.Config{URL: roURL, AppName: "analyzer-test", MaxConns: 8}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.pool.Close)
+	reader := st.pool
 	if s.now.IsZero() {
 		s.now = time.Now().UTC().Truncate(time.Minute).Add(30 * time.Second)
 	}
-	a := &analyzer{t: t, owner: owner, reader: reader, now: s.now, reg: prometheus.NewRegistry()}
+	a := &analyzer{t: t, owner: owner, ownerURL: dbURL, reader: reader, now: s.now, reg: prometheus.NewRegistry()}
 	_, a.router = loadDoc(t)
 	opts, err := ballot.NewOptions("Cats", "Dogs")
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := newInsights(quiet, s.model, s.ttl, 2, time.Now, a.reg)
+	in := newInsights(quiet, s.model, insightConfig{CacheTTL: s.ttl, MaxInflight: 2, MaxCallsPerMinute: 1000}, time.Now, a.reg)
 	clock := func() time.Time { return a.now }
-	a.handler = NewServer(quiet, web.NewMetrics(a.reg), &store{pool: reader, timeout: 5 * time.Second}, opts, in, clock)
+	a.handler = newServer(quiet, web.NewMetrics(a.reg), st, newAnswers(quiet, st, clock, 0, 4, a.reg), opts, in, clock)
 	return a
 }
 
@@ -113,7 +119,7 @@ func openPool(t *testing.T, url string) *pgxpool.Pool {
 func readOnlyRole(t *testing.T, owner *pgxpool.Pool, dbURL string) string {
 	t.Helper()
 	ctx := context.Background()
-	role := pgx.Identifier{testenv.UniqueName(t) + "_ro"}.Sanitize()
+	role := pgx.Identifier{testkit.UniqueName(t) + "_ro"}.Sanitize()
 	// Default privileges cover the tables migrations create later, so the role can be made before
 	// the worker has migrated, as in a fresh deployment.
 	_, err := owner.Exec(ctx, fmt.Sprintf(`CREATE ROLE %[1]s LOGIN;
@@ -220,7 +226,7 @@ func getJSON[T any](a *analyzer, path string) T {
 }
 
 // wantProblem gets path and wants a problem+json answer with the status.
-func (a *analyzer) wantProblem(path string, status int) problem {
+func (a *analyzer) wantProblem(path string, status int) web.Problem {
 	a.t.Helper()
 	resp, body := a.get(path)
 	if resp.StatusCode != status {
@@ -229,7 +235,7 @@ func (a *analyzer) wantProblem(path string, status int) problem {
 	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 		a.t.Errorf("GET %s: Content-Type %q, want application/problem+json", path, ct)
 	}
-	var p problem
+	var p web.Problem
 	if err := json.Unmarshal(body, &p); err != nil {
 		a.t.Fatalf("GET %s: %v in %s", path, err, body)
 	}

@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-voting-app/voting-app/analyzer/stats"
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/stats"
 	"github.com/go-voting-app/voting-app/platform/web"
 )
 
@@ -43,7 +43,7 @@ const (
 // caller's snapshot.
 func loadMomentum(ctx context.Context, q postgres.Querier, opts ballot.Options, now time.Time, window time.Duration) (momentum, error) {
 	since := now.UTC().Add(-window).Truncate(time.Microsecond)
-	recent, err := votesSince(ctx, q, since, keys(opts))
+	recent, err := postgres.VotesSince(ctx, q, since, opts.Keys())
 	if err != nil {
 		return momentum{}, err
 	}

@@ -6,6 +6,9 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/web"
 )
 
 // params reads query parameters, collecting every problem so that a client learns about all of
@@ -26,7 +29,7 @@ func (p *params) err() error {
 }
 
 func (p *params) fail(name, format string, args ...any) {
-	p.errs = append(p.errs, paramError{Parameter: name, Detail: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, web.FieldError{Parameter: name, Detail: fmt.Sprintf(format, args...)})
 }
 
 // raw returns the parameter's value, failing on a repeated parameter: of two values, taking
@@ -61,15 +64,26 @@ func (p *params) duration(name string, def, lo, hi time.Duration) time.Duration 
 	return d
 }
 
-// bucket reads a bucket width: a duration in whole seconds, so that Postgres and Go agree on every
-// bucket boundary.
+// bucket reads a bucket width: a whole number of the intervals the votes are counted in
+// (postgres.RollupInterval, 10 s), so every bucket is made of whole intervals.
 func (p *params) bucket(name string, def, lo, hi time.Duration) time.Duration {
 	d := p.duration(name, def, lo, hi)
-	if d%time.Second != 0 {
-		p.fail(name, "%s is not a whole number of seconds", d)
+	if d%postgres.RollupInterval != 0 {
+		p.fail(name, "%s is not a whole multiple of %s, the interval votes are counted in", d, postgres.RollupInterval)
 		return def
 	}
 	return d
+}
+
+// floor and ceil round a time to the interval votes are counted in: ranges are answered in whole
+// intervals, the start rounded down and the end up, so they cover at least what was asked.
+func floor(t time.Time) time.Time { return t.UTC().Truncate(postgres.RollupInterval) }
+
+func ceil(t time.Time) time.Time {
+	if f := floor(t); !f.Equal(t) {
+		return f.Add(postgres.RollupInterval)
+	}
+	return t.UTC()
 }
 
 // time reads an RFC 3339 timestamp such as 2025-01-02T15:04:05Z. Postgres keeps microseconds, so
@@ -132,9 +146,13 @@ func quote(s string) string {
 	return s
 }
 
-// maxBuckets bounds the buckets one request may ask for, so that a response and the query behind
-// it stay small.
-const maxBuckets = 1000
+// maxBuckets bounds the buckets one request may ask for, so that a response stays small; maxSpan
+// bounds the time a request may cover, so that the rows of the rollup behind it stay few (a week is
+// 60,480 intervals per option, whatever the number of votes).
+const (
+	maxBuckets = 1000
+	maxSpan    = 7 * 24 * time.Hour
+)
 
 // countBuckets returns how many buckets of width bucket cover [from, to).
 func countBuckets(from, to time.Time, bucket time.Duration) int64 {

@@ -10,19 +10,24 @@ import (
 	"github.com/go-voting-app/voting-app/platform/web"
 )
 
-// NewServer returns the analyzer's public API. Every answer is JSON, every error
+// contentSecurityPolicy is a JSON API's: nothing may load, run or frame what it serves, should a
+// browser ever render an answer.
+const contentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+// newServer returns the analyzer's public API. Every answer is JSON, every error
 // application/problem+json, unknown paths and methods included.
-func NewServer(log *slog.Logger, metrics *web.Metrics, st *store, opts ballot.Options, in *insights, now func() time.Time) http.Handler {
+func newServer(log *slog.Logger, metrics *web.Metrics, st *store, ans *answers, opts ballot.Options, in *insights, now func() time.Time) http.Handler {
 	r := chi.NewRouter()
-	r.Use(web.Instrument(log, metrics), web.Recover(log), web.HeadAsGet)
-	r.NotFound(handleProblem(log, errNotFound))
-	r.MethodNotAllowed(handleProblem(log, errMethodNotAllowed))
+	r.Use(web.SecurityHeaders(contentSecurityPolicy), web.Instrument(log, metrics), web.Recover(log), web.HeadAsGet)
+	r.NotFound(handleProblem(log, web.ErrNotFound))
+	r.MethodNotAllowed(handleProblem(log, web.ErrMethodNotAllowed))
 
 	r.Get("/api/v1/openapi.yaml", handleOpenAPI())
-	r.Get("/api/v1/summary", handleSummary(log, st, opts))
-	r.Get("/api/v1/timeline", handleTimeline(log, st, opts, now))
-	r.Get("/api/v1/momentum", handleMomentum(log, st, opts, now))
-	r.Get("/api/v1/anomalies", handleAnomalies(log, st, opts, now))
-	r.Get("/api/v1/insight", handleInsight(log, st, opts, in, now))
+	// Every answer from the data goes through ans: ETags, a cache, a bound on computations at once.
+	r.Get("/api/v1/summary", ans.Serve(handleSummary(log, st, opts), false))
+	r.Get("/api/v1/timeline", ans.Serve(handleTimeline(log, st, opts, now), true))
+	r.Get("/api/v1/momentum", ans.Serve(handleMomentum(log, st, opts, now), true))
+	r.Get("/api/v1/anomalies", ans.Serve(handleAnomalies(log, st, opts, now), true))
+	r.Get("/api/v1/insight", ans.Serve(handleInsight(log, st, opts, in, now), true))
 	return r
 }

@@ -24,11 +24,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	opts, optsErr := ballot.NewOptions(env.String("OPTION_A", ballot.DefaultLabelA), env.String("OPTION_B", ballot.DefaultLabelB))
 	dbConfig := postgres.ConfigFromEnv(env, "analyzer", 10)
 	queryTimeout := env.Duration("QUERY_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute)
+	maxInflight := env.Int("MAX_INFLIGHT", 4, 1, 64)
 	llmConfig := llm.ConfigFromEnv(env)
 	llmInflight := env.Int("LLM_MAX_INFLIGHT", 2, 1, 64)
+	llmPerMinute := env.Int("LLM_MAX_CALLS_PER_MINUTE", 30, 1, 10000)
 	insightTTL := env.Duration("INSIGHT_CACHE_TTL", 30*time.Second, 0, time.Hour)
 	if err := errors.Join(env.Err(), optsErr, llmConfig.Validate()); err != nil {
 		return fmt.Errorf("configuration: %w", err)
+	}
+	if int(dbConfig.MaxConns) < maxInflight+2 {
+		// Reading the data's version and the readiness check need connections of their own while
+		// MAX_INFLIGHT computations hold theirs.
+		return fmt.Errorf("configuration: DATABASE_MAX_CONNS (%d) must be at least MAX_INFLIGHT (%d) + 2", dbConfig.MaxConns, maxInflight)
 	}
 
 	log, err := app.NewLogger(stdout, "analyzer", settings.LogLevel)
@@ -39,16 +46,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("configuration",
 		"options", opts, "query_timeout", queryTimeout.String(), "insight_cache_ttl", insightTTL.String(),
 		"llm_enabled", llmConfig.Enabled(), "llm_base_url", llmConfig.BaseURL, "llm_model", llmConfig.Model,
-		"llm_api_key", llmConfig.APIKey, "llm_timeout", llmConfig.Timeout.String())
+		"llm_api_key", llmConfig.APIKey, "llm_timeout", llmConfig.Timeout.String(), "llm_max_calls_per_minute", llmPerMinute)
 
-	pool, err := postgres.Open(ctx, dbConfig)
+	st, err := openStore(ctx, dbConfig, queryTimeout)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer st.pool.Close()
 	// Ready once the worker has created the schema: until then every query would fail.
 	probe := ops.NewProbe(ops.Check{Name: "postgres", Fn: func(ctx context.Context) error {
-		return postgres.SchemaReady(ctx, pool)
+		return postgres.SchemaReady(ctx, st.pool)
 	}})
 
 	reg := ops.NewRegistry("analyzer")
@@ -58,9 +65,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if llmConfig.Enabled() {
 		model = llm.New(llmConfig, http.DefaultTransport.(*http.Transport).Clone(), llmMetrics)
 	}
-	in := newInsights(log, model, insightTTL, llmInflight, time.Now, reg)
-	st := &store{pool: pool, timeout: queryTimeout}
-	handler := NewServer(log, metrics, st, opts, in, time.Now)
+	in := newInsights(log, model, insightConfig{CacheTTL: insightTTL, MaxInflight: llmInflight, MaxCallsPerMinute: llmPerMinute}, time.Now, reg)
+	ans := newAnswers(log, st, time.Now, 250*time.Millisecond, maxInflight, reg)
+	handler := newServer(log, metrics, st, ans, opts, in, time.Now)
 
 	lc := settings.Lifecycle
 	lc.Draining = probe.Drain

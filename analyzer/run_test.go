@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 )
 
 // The whole program against a real, initially empty database, read with a SELECT-only role: not
 // ready until the worker's migrations exist, then serving, then shutting down cleanly.
 func TestRun(t *testing.T) {
-	dbURL := testenv.Postgres(t)
+	dbURL := testkit.Postgres(t)
 	owner := openPool(t, dbURL)
 	env := map[string]string{
 		"DATABASE_URL":     readOnlyRole(t, owner, dbURL),
@@ -28,7 +28,7 @@ func TestRun(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &testenv.Logs{}
+	logs := &testkit.Logs{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"analyzer"}, func(k string) string { return env[k] }, logs, logs) }()
 	api := "http://" + logs.WaitAddr(t, "http")
@@ -64,6 +64,10 @@ func TestRun(t *testing.T) {
 	for _, want := range []string{
 		`http_requests_total{code="200",method="GET",route="/api/v1/summary"} 1`,
 		`analyzer_insights_total{reason="none",source="rules"} 1`,
+		// Rules only: nothing was asked, nothing refused, and the series exist from the start.
+		`analyzer_llm_calls_total{outcome="ok"} 0`,
+		`analyzer_llm_refused_total{reason="budget"} 0`,
+		`analyzer_insight_cache_hits_total 0`,
 		`build_info{`,
 	} {
 		if !strings.Contains(metrics, want) {
@@ -84,12 +88,13 @@ func TestRun(t *testing.T) {
 }
 
 func TestRunRejectsBadConfiguration(t *testing.T) {
-	env := map[string]string{"LLM_BASE_URL": "http://llm:8000/v1", "QUERY_TIMEOUT": "forever", "OPTION_B": "cats", "OPTION_A": "Cats"}
+	env := map[string]string{"LLM_BASE_URL": "http://llm:8000/v1", "QUERY_TIMEOUT": "forever", "OPTION_B": "cats", "OPTION_A": "Cats",
+		"LLM_MAX_CALLS_PER_MINUTE": "0"}
 	err := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
 	if err == nil {
 		t.Fatal("run started with a bad configuration")
 	}
-	for _, want := range []string{"QUERY_TIMEOUT", "LLM_MODEL", "same label"} {
+	for _, want := range []string{"QUERY_TIMEOUT", "LLM_MODEL", "same label", "LLM_MAX_CALLS_PER_MINUTE"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}

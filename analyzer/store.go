@@ -2,159 +2,34 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"strconv"
 	"time"
 
-	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/postgres"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// store reads the poll. Every query runs inside read, which bounds it in time on both ends of the
-// connection and makes it read-only whatever the role may do.
+// store is the analyzer's view of the vote store (package postgres holds the queries). Every answer
+// reads one snapshot, bounded by QUERY_TIMEOUT twice: on the client by the context, and on the
+// server by the pool's statement_timeout, which cancels a statement even if the client is gone.
 type store struct {
 	pool    *pgxpool.Pool
-	timeout time.Duration // QUERY_TIMEOUT: statement_timeout and the client-side deadline
+	timeout time.Duration
 }
 
-// read runs fn in a read-only, repeatable-read transaction: the queries of one response see one
-// snapshot, so a summary's figures agree with each other while votes keep arriving. Postgres
-// cancels any statement that runs longer than the timeout (statement_timeout), and the context
-// deadline gives up on the client side too, should the server not answer at all.
 func (s *store) read(ctx context.Context, fn func(q postgres.Querier) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	ms := strconv.FormatInt(s.timeout.Milliseconds(), 10)
-	if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', $1, true)`, ms); err != nil {
-		return fmt.Errorf("set statement_timeout: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
+	return postgres.ReadSnapshot(ctx, s.pool, fn)
 }
 
-// bucketVotes is the number of votes for one option cast in one time bucket.
-type bucketVotes struct {
-	Start  time.Time
-	Option string
-	Votes  int64
-}
-
-// votesPerBucket counts the votes cast in [from, to) per option and per bucket of the given width,
-// buckets aligned on from. Only the ballot's keys are counted, which also bounds the rows to
-// buckets × options. Votes are every vote in vote_history, so a voter who changes their mind counts
-// once per vote.
-func votesPerBucket(ctx context.Context, q postgres.Querier, from, to time.Time, bucket time.Duration, keys []string) ([]bucketVotes, error) {
-	rows, err := q.Query(ctx, `
-		SELECT date_bin($1::interval, cast_at, $2::timestamptz) AS bucket, vote, count(*)
-		FROM vote_history
-		WHERE cast_at >= $2 AND cast_at < $3 AND vote = ANY($4)
-		GROUP BY 1, 2
-		ORDER BY 1, 2
-		LIMIT $5`,
-		bucket, from, to, keys, maxBuckets*len(keys)+1)
+// openStore opens the pool the analyzer reads through: no connection may write, whatever the role
+// may do, and every statement is bounded by timeout on the server.
+func openStore(ctx context.Context, cfg postgres.Config, timeout time.Duration) (*store, error) {
+	cfg.StatementTimeout = timeout
+	cfg.ReadOnly = true
+	pool, err := postgres.Open(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("votes per bucket: %w", err)
+		return nil, err
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (bucketVotes, error) {
-		var b bucketVotes
-		err := row.Scan(&b.Start, &b.Option, &b.Votes)
-		b.Start = b.Start.UTC()
-		return b, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("votes per bucket: %w", err)
-	}
-	return out, nil
-}
-
-// votesSince counts the votes cast at or after since per option.
-func votesSince(ctx context.Context, q postgres.Querier, since time.Time, keys []string) (map[string]int64, error) {
-	rows, err := q.Query(ctx, `
-		SELECT vote, count(*) FROM vote_history
-		WHERE cast_at >= $1 AND vote = ANY($2)
-		GROUP BY vote`, since, keys)
-	if err != nil {
-		return nil, fmt.Errorf("recent votes: %w", err)
-	}
-	counts := make(map[string]int64, len(keys))
-	var (
-		key string
-		n   int64
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&key, &n}, func() error { counts[key] = n; return nil }); err != nil {
-		return nil, fmt.Errorf("recent votes: %w", err)
-	}
-	return counts, nil
-}
-
-// changer is a voter who changed their vote repeatedly. Voter holds the redacted id only: the full
-// id never leaves this function.
-type changer struct {
-	Voter   string    `json:"voter"`
-	Changes int64     `json:"changes"`
-	Votes   int64     `json:"votes"`
-	LastAt  time.Time `json:"last_cast_at"`
-}
-
-// changers finds the voters whose vote changed option at least minChanges times among the votes
-// cast in [from, to), most changes first, at most limit of them, and how many there are in all.
-// A change is a vote for another option than the same voter's previous vote in stream order (the
-// order in which the worker applies them), found with lag() over each voter's votes.
-func changers(ctx context.Context, q postgres.Querier, from, to time.Time, minChanges, limit int64) ([]changer, int64, error) {
-	rows, err := q.Query(ctx, `
-		SELECT voter_id, changes, votes, last_cast_at, count(*) OVER () AS total
-		FROM (
-			SELECT voter_id,
-			       count(*) FILTER (WHERE vote <> previous) AS changes,
-			       count(*) AS votes,
-			       max(cast_at) AS last_cast_at
-			FROM (
-				SELECT voter_id, vote, cast_at,
-				       lag(vote) OVER (PARTITION BY voter_id ORDER BY stream_ms, stream_seq) AS previous
-				FROM vote_history
-				WHERE cast_at >= $1 AND cast_at < $2
-			) history
-			GROUP BY voter_id
-		) per_voter
-		WHERE changes >= $3
-		ORDER BY changes DESC, last_cast_at DESC, voter_id
-		LIMIT $4`,
-		from, to, minChanges, limit)
-	if err != nil {
-		return nil, 0, fmt.Errorf("vote changers: %w", err)
-	}
-	var (
-		out   []changer
-		total int64
-		voter string
-		c     changer
-	)
-	_, err = pgx.ForEachRow(rows, []any{&voter, &c.Changes, &c.Votes, &c.LastAt, &total}, func() error {
-		c.Voter = ballot.Redact(voter)
-		c.LastAt = c.LastAt.UTC()
-		out = append(out, c)
-		return nil
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("vote changers: %w", err)
-	}
-	return out, total, nil
-}
-
-// keys returns the option keys of the ballot.
-func keys(opts ballot.Options) []string {
-	out := make([]string, len(opts))
-	for i, o := range opts {
-		out[i] = o.Key
-	}
-	return out
+	return &store{pool: pool, timeout: timeout}, nil
 }

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
-	"slices"
 
-	"github.com/go-voting-app/voting-app/analyzer/stats"
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/stats"
 	"github.com/go-voting-app/voting-app/platform/web"
 )
 
@@ -52,21 +50,14 @@ func summarize(opts ballot.Options, totals map[string]int64) summary {
 			Interval: stats.Wilson(c.Votes, t.Total, stats.Z95),
 		}
 	}
-	// Most votes first; a stable sort keeps ballot order among equals.
-	order := make([]int, len(s.Options))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(s.Options[b].Votes, s.Options[a].Votes) })
-	first, second := s.Options[order[0]], s.Options[order[1]]
+	first, second := t.TopTwo()
 	if first.Votes > second.Votes {
 		s.Leader = &first.Key
 	}
-	d, iv := stats.Margin(first.Votes, second.Votes, t.Total, stats.Z95)
-	s.Margin = margin{Between: [2]string{first.Key, second.Key}, Estimate: d, Interval: iv}
-	// A lead is significant when its whole interval lies above zero; a tie's never does.
-	s.Significant = s.Leader != nil && iv.Lower > 0
-	s.LeadProbability = stats.LeadProbability(first.Votes, second.Votes)
+	lead := stats.LeadOf(first.Votes, second.Votes, t.Total)
+	s.Margin = margin{Between: [2]string{first.Key, second.Key}, Estimate: lead.Margin, Interval: lead.Interval}
+	s.Significant = lead.Significant
+	s.LeadProbability = lead.Probability
 	return s
 }
 

@@ -11,10 +11,11 @@ import (
 	"github.com/go-voting-app/voting-app/platform/web"
 )
 
-// Bounds of a bucket width: finer than a second is noise, coarser than a month is not a timeline.
+// Bounds of a bucket width: the interval the votes are counted in at the finest, a week (the longest
+// span) at the coarsest.
 const (
-	minBucket = time.Second
-	maxBucket = 31 * 24 * time.Hour
+	minBucket = postgres.RollupInterval
+	maxBucket = maxSpan
 )
 
 func handleTimeline(log *slog.Logger, st *store, opts ballot.Options, now func() time.Time) http.HandlerFunc {
@@ -35,27 +36,32 @@ func handleTimeline(log *slog.Logger, st *store, opts ballot.Options, now func()
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := newParams(r)
 		width := p.bucket("bucket", time.Minute, minBucket, maxBucket)
-		to := p.time("to", now().UTC().Truncate(time.Microsecond))
+		to := ceil(p.time("to", now()))
 		// By default the last 60 buckets, starting on a bucket boundary so that charts line up.
-		from := p.time("from", to.Add(-defaultBuckets*width).Truncate(width))
+		from := floor(p.time("from", to.Add(-defaultBuckets*width).Truncate(width)))
 		if err := p.err(); err != nil {
 			respond(w, r, log, err)
 			return
 		}
 		if !from.Before(to) {
-			respond(w, r, log, invalidParams{{"from", "must be before to"}})
+			respond(w, r, log, invalidParams{{Parameter: "from", Detail: "must be before to"}})
+			return
+		}
+		if to.Sub(from) > maxSpan {
+			respond(w, r, log, invalidParams{{Parameter: "from", Detail: fmt.Sprintf("from and to span %s; at most %s "+
+				"is allowed", to.Sub(from), maxSpan)}})
 			return
 		}
 		n := countBuckets(from, to, width)
 		if n > maxBuckets {
-			respond(w, r, log, invalidParams{{"bucket", fmt.Sprintf("from and to span %d buckets of %s; at most %d "+
+			respond(w, r, log, invalidParams{{Parameter: "bucket", Detail: fmt.Sprintf("from and to span %d buckets of %s; at most %d "+
 				"are allowed, so widen the bucket or narrow the range", n, width, maxBuckets)}})
 			return
 		}
 
-		var rows []bucketVotes
+		var rows []postgres.BucketVotes
 		err := st.read(r.Context(), func(q postgres.Querier) (err error) {
-			rows, err = votesPerBucket(r.Context(), q, from, to, width, keys(opts))
+			rows, err = postgres.VotesPerBucket(r.Context(), q, from, to, width, opts.Keys(), maxBuckets*len(opts)+1)
 			return err
 		})
 		if err != nil {

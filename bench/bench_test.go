@@ -77,26 +77,6 @@ func TestParseRSS(t *testing.T) {
 	}
 }
 
-func TestSumMetric(t *testing.T) {
-	text := `# HELP result_tally_queries_total Tally queries.
-# TYPE result_tally_queries_total counter
-result_tally_queries_total{trigger="connect"} 1
-result_tally_queries_total{trigger="notify"} 40
-result_tally_queries_total_other 1000
-go_goroutines 12
-`
-	got, err := sumMetric(strings.NewReader(text), "result_tally_queries_total")
-	if err != nil || got != 41 {
-		t.Fatalf("got %v, %v", got, err)
-	}
-	if got, _ := sumMetric(strings.NewReader(text), "go_goroutines"); got != 12 {
-		t.Fatalf("goroutines %v", got)
-	}
-	if _, err := sumMetric(strings.NewReader(text), "missing"); err == nil {
-		t.Fatal("missing metric found")
-	}
-}
-
 func TestEventTotal(t *testing.T) {
 	tests := []struct {
 		line string

@@ -4,37 +4,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"maps"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-voting-app/voting-app/testkit/servers"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/postgres"
 	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
+	"github.com/go-voting-app/voting-app/platform/queue"
 )
 
 // The worker's defaults, which the drain runs with and the ceiling copies.
 const (
 	drainBatch       = 1000
 	drainConcurrency = 2
-	templateStream   = "bench:template"
+	templateStream   = "bench:template" // the preloaded votes wait on its inbox
 	voteStream       = "votes:stream"
 )
 
 // drain is benchmark 2: the stream preloaded once, copied before every run; the worker drains it
 // into Postgres, and the ceiling applies the same votes with the same statements and batches.
-// Both on a server run as testenv runs it (fsync off), then on a durable one.
+// Both on a server run as testkit runs it (fsync off), then on a durable one.
 func (b *bench) drain(ctx context.Context) error {
 	cfg := b.cfg
-	redisSrv, err := testenv.NewRedisServer(false)
+	redisSrv, err := servers.NewRedis(false)
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (b *bench) drain(ctx context.Context) error {
 		modes = append(modes, true)
 	}
 	for _, durable := range modes {
-		pg, err := testenv.NewPostgresServer(testenv.PostgresSettings{Durable: durable})
+		pg, err := servers.NewPostgres(servers.PostgresSettings{Durable: durable})
 		if err != nil {
 			return err
 		}
@@ -76,11 +76,13 @@ func (b *bench) drain(ctx context.Context) error {
 	return nil
 }
 
-// preload appends n votes from voters voters to stream, in one pipeline of drainBatch entries at a
-// time so that the stream's order is the order of i, and returns the votes as the worker will
-// decode them and the tally they must end in.
+// preload casts n votes from voters voters onto the inbox of stream as the vote service casts them
+// (queue.Inbox), drainBatch per round trip so that the inbox's order is the order of i, and returns
+// the votes as the worker will apply them (positions in that order) and the tally they must end
+// in. Copied to the app's inbox, it is the backlog a worker finds after an outage.
 func preload(ctx context.Context, rdb *redis.Client, stream string, n, voters int) ([]ballot.Vote, map[string]int64, error) {
-	rdb.Del(ctx, stream)
+	inbox := queue.NewInbox(rdb, stream)
+	rdb.Del(ctx, inbox.Key())
 	ids := make([]string, voters)
 	for v := range voters {
 		ids[v] = fmt.Sprintf("%032x", v)
@@ -88,27 +90,20 @@ func preload(ctx context.Context, rdb *redis.Client, stream string, n, voters in
 	last := make([]string, voters)
 	votes := make([]ballot.Vote, 0, n)
 	castAt := time.Now()
-	p := rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, 0, drainBatch)
+	casts := make([]queue.Cast, 0, drainBatch)
 	for i := range n {
 		v, opt := voterOf(i, voters), optionOf(i)
 		last[v] = opt
-		cmds = append(cmds, p.XAdd(ctx, &redis.XAddArgs{Stream: stream,
-			Values: ballot.EntryFields(ballot.VoterID(ids[v]), opt, castAt)}))
-		if len(cmds) == drainBatch || i == n-1 {
-			if _, err := p.Exec(ctx); err != nil {
+		casts = append(casts, queue.Cast{Voter: ballot.VoterID(ids[v]), Option: opt, At: castAt})
+		if len(casts) == drainBatch || i == n-1 {
+			if err := inbox.Cast(ctx, casts...); err != nil {
 				return nil, nil, fmt.Errorf("preload: %w", err)
 			}
-			for k, c := range cmds {
-				sid, err := ballot.ParseStreamID(c.Val())
-				if err != nil {
-					return nil, nil, err
-				}
-				j := i - len(cmds) + 1 + k
-				votes = append(votes, ballot.Vote{ID: sid, Voter: ids[voterOf(j, voters)], Option: optionOf(j),
-					CastAt: time.UnixMilli(castAt.UnixMilli()).UTC()})
+			for _, c := range casts {
+				votes = append(votes, ballot.Vote{Position: ballot.Position{Ms: castAt.UnixMilli(), Seq: int64(len(votes))},
+					Voter: string(c.Voter), Option: c.Option, CastAt: time.UnixMilli(castAt.UnixMilli()).UTC()})
 			}
-			cmds = cmds[:0]
+			casts = casts[:0]
 		}
 	}
 	expected := map[string]int64{}
@@ -129,7 +124,7 @@ func optionOf(i int) string { return []string{ballot.KeyA, ballot.KeyB}[i%3%2] }
 
 // drainWorker runs the worker against a copy of the preloaded stream and times it from exec until
 // the consumer group has read and acknowledged every entry (acknowledged only after commit).
-func (b *bench) drainWorker(ctx context.Context, pg *testenv.PostgresServer, redisSrv *testenv.RedisServer, rdb *redis.Client, durable bool, expected map[string]int64) (drainRun, error) {
+func (b *bench) drainWorker(ctx context.Context, pg *servers.PostgresServer, redisSrv *servers.RedisServer, rdb *redis.Client, durable bool, expected map[string]int64) (drainRun, error) {
 	name := "drain_worker"
 	dbURL, err := pg.CreateDatabase(ctx, name)
 	if err != nil {
@@ -151,9 +146,9 @@ func (b *bench) drainWorker(ctx context.Context, pg *testenv.PostgresServer, red
 	if err := w.stop(); err != nil {
 		return drainRun{}, fmt.Errorf("worker: %w", err)
 	}
-	rdb.Del(ctx, voteStream)
-	if err := rdb.Copy(ctx, templateStream, voteStream, 0, true).Err(); err != nil {
-		return drainRun{}, fmt.Errorf("copy the preloaded stream: %w", err)
+	rdb.Del(ctx, voteStream, queue.InboxKey(voteStream))
+	if err := rdb.Copy(ctx, queue.InboxKey(templateStream), queue.InboxKey(voteStream), 0, true).Err(); err != nil {
+		return drainRun{}, fmt.Errorf("copy the preloaded inbox: %w", err)
 	}
 
 	m := startMeter(map[string]proc{"postgres": {pid: pg.PID(), tree: true}, "redis": {pid: redisSrv.PID()}})
@@ -167,7 +162,8 @@ func (b *bench) drainWorker(ctx context.Context, pg *testenv.PostgresServer, red
 	n := int64(b.cfg.drainEntries)
 	for {
 		g, err := rdb.XInfoGroups(ctx, voteStream).Result()
-		if err == nil && len(g) == 1 && g[0].Pending == 0 && g[0].Lag == 0 && g[0].EntriesRead >= n {
+		inbox, _ := rdb.LLen(ctx, queue.InboxKey(voteStream)).Result()
+		if err == nil && inbox == 0 && len(g) == 1 && g[0].Pending == 0 && g[0].Lag == 0 && g[0].EntriesRead >= n {
 			break
 		}
 		if time.Since(start) > 10*time.Minute {
@@ -176,8 +172,8 @@ func (b *bench) drainWorker(ctx context.Context, pg *testenv.PostgresServer, red
 		select {
 		case <-ctx.Done():
 			return drainRun{}, ctx.Err()
-		case <-w.done:
-			return drainRun{}, fmt.Errorf("the worker exited during the drain (%v); log %s", w.err, w.logPath)
+		case <-w.Done():
+			return drainRun{}, fmt.Errorf("the worker exited during the drain (%v); log %s", w.Err(), w.logPath)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -197,10 +193,10 @@ func (b *bench) drainWorker(ctx context.Context, pg *testenv.PostgresServer, red
 	return run, nil
 }
 
-// drainCeiling applies the preloaded votes straight from Go: batches of drainBatch stream entries
-// in stream order, each reduced to the latest vote per voter and sorted, then the worker's two
-// statements in one pgx batch (one implicit transaction), drainConcurrency batches at a time.
-func (b *bench) drainCeiling(ctx context.Context, pg *testenv.PostgresServer, votes []ballot.Vote, durable bool, expected map[string]int64) (drainRun, error) {
+// drainCeiling applies the preloaded votes straight from Go with the worker's own batch writer
+// (postgres.Store.Apply): batches of drainBatch stream entries in stream order, drainConcurrency
+// at a time, without Redis, decoding or acknowledgements.
+func (b *bench) drainCeiling(ctx context.Context, pg *servers.PostgresServer, votes []ballot.Vote, durable bool, expected map[string]int64) (drainRun, error) {
 	dbURL, err := pg.CreateDatabase(ctx, "drain_ceiling")
 	if err != nil {
 		return drainRun{}, err
@@ -213,6 +209,7 @@ func (b *bench) drainCeiling(ctx context.Context, pg *testenv.PostgresServer, vo
 	if err := migrations.Up(ctx, pool, discardLogger()); err != nil {
 		return drainRun{}, err
 	}
+	store := postgres.NewStore(pool)
 	batches := make(chan []ballot.Vote)
 	errs := make(chan error, drainConcurrency)
 	m := startMeter(map[string]proc{"postgres": {pid: pg.PID(), tree: true}, "bench": {pid: os.Getpid()}})
@@ -221,7 +218,7 @@ func (b *bench) drainCeiling(ctx context.Context, pg *testenv.PostgresServer, vo
 	for range drainConcurrency {
 		wg.Go(func() {
 			for batch := range batches {
-				if err := applyBatch(ctx, pool, batch); err != nil {
+				if _, err := store.Apply(ctx, batch); err != nil {
 					errs <- err
 					return
 				}
@@ -251,33 +248,6 @@ func (b *bench) drainCeiling(ctx context.Context, pg *testenv.PostgresServer, vo
 	b.check(ctx, dbURL, int64(len(votes)), expected, &run)
 	b.logf("drain: ceiling durable=%t %6.1fs %8.0f votes/s exact=%t cpu %s", durable, run.Seconds, run.VotesPS, run.Exact, cpuLine(cpu))
 	return run, nil
-}
-
-// applyBatch is what worker.Store.Apply does with a batch.
-func applyBatch(ctx context.Context, pool *pgxpool.Pool, votes []ballot.Vote) error {
-	latest := ballot.Latest(votes)
-	slices.SortFunc(latest, func(a, b ballot.Vote) int { return strings.Compare(a.Voter, b.Voter) })
-	n := len(latest)
-	ids, opts := make([]string, n), make([]string, n)
-	ms, seq := make([]int64, n), make([]int64, n)
-	at := make([]time.Time, n)
-	for i, v := range latest {
-		ids[i], opts[i], ms[i], seq[i], at[i] = v.Voter, v.Option, v.ID.Ms, v.ID.Seq, v.CastAt
-	}
-	h := len(votes)
-	hms, hseq := make([]int64, h), make([]int64, h)
-	hids, hopts := make([]string, h), make([]string, h)
-	hat := make([]time.Time, h)
-	for i, v := range votes {
-		hms[i], hseq[i], hids[i], hopts[i], hat[i] = v.ID.Ms, v.ID.Seq, v.Voter, v.Option, v.CastAt
-	}
-	batch := &pgx.Batch{}
-	batch.Queue(upsertVotes, ids, opts, ms, seq, at)
-	batch.Queue(appendHistory, hms, hseq, hids, hopts, hat)
-	if err := pool.SendBatch(ctx, batch).Close(); err != nil {
-		return fmt.Errorf("apply batch of %d votes: %w", len(votes), err)
-	}
-	return nil
 }
 
 // check compares the database with the expected tally: the classic GROUP BY over votes, the

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"testing"
 	"time"
+
+	"github.com/go-voting-app/voting-app/platform/queue"
+	"github.com/go-voting-app/voting-app/testkit/servers"
 )
 
 // The drain's ceiling and its checks, end to end on real servers started the benchmark's way: a
@@ -12,12 +14,12 @@ import (
 func TestCeilingDrainIsExact(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	redisSrv, err := testenv.NewRedisServer(false)
+	redisSrv, err := servers.NewRedis(false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer redisSrv.Close()
-	pg, err := testenv.NewPostgresServer(testenv.PostgresSettings{Params: []string{"track_commit_timestamp=on"}})
+	pg, err := servers.NewPostgres(servers.PostgresSettings{Params: []string{"track_commit_timestamp=on"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,8 +33,8 @@ func TestCeilingDrainIsExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := rdb.XLen(ctx, templateStream).Result(); n != entries+123 || len(votes) != entries+123 {
-		t.Fatalf("stream has %d entries, %d votes; want %d", n, len(votes), entries+123)
+	if n, _ := rdb.LLen(ctx, queue.InboxKey(templateStream)).Result(); n != entries+123 || len(votes) != entries+123 {
+		t.Fatalf("inbox has %d votes, %d expected; want %d", n, len(votes), entries+123)
 	}
 	if expected["a"]+expected["b"] != voters {
 		t.Fatalf("expected %v: want one vote per voter (%d)", expected, voters)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,14 +14,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/testkit/servers"
+
 	"github.com/jackc/pgx/v5"
+
+	"github.com/go-voting-app/voting-app/platform/ballot"
 )
 
 // stack is vote, worker and result running as processes on a fresh database and stream.
 type stack struct {
-	pg                   *testenv.PostgresServer
-	redis                *testenv.RedisServer
+	pg                   *servers.PostgresServer
+	redis                *servers.RedisServer
 	dbURL                string
 	vote, worker, result *service
 }
@@ -37,7 +39,7 @@ func (s *stack) stop() {
 
 // startStack starts the three services on a new database named db; resultEnv adds to the
 // result service's environment.
-func (b *bench) startStack(ctx context.Context, pg *testenv.PostgresServer, redisSrv *testenv.RedisServer, db string, resultEnv map[string]string) (*stack, error) {
+func (b *bench) startStack(ctx context.Context, pg *servers.PostgresServer, redisSrv *servers.RedisServer, db string, resultEnv map[string]string) (*stack, error) {
 	dbURL, err := pg.CreateDatabase(ctx, db)
 	if err != nil {
 		return nil, err
@@ -90,12 +92,12 @@ var e2eVariants = []struct {
 // events where it is not), and a vote is included from the first event whose total reaches the
 // end of its transaction's prefix.
 func (b *bench) e2e(ctx context.Context) error {
-	redisSrv, err := testenv.NewRedisServer(false)
+	redisSrv, err := servers.NewRedis(false)
 	if err != nil {
 		return err
 	}
 	defer redisSrv.Close()
-	pg, err := testenv.NewPostgresServer(testenv.PostgresSettings{Params: []string{"track_commit_timestamp=on"}})
+	pg, err := servers.NewPostgres(servers.PostgresSettings{Params: []string{"track_commit_timestamp=on"}})
 	if err != nil {
 		return err
 	}
@@ -121,7 +123,7 @@ func (b *bench) e2e(ctx context.Context) error {
 
 // idleFootprint records the resident set of the result service before any load, and starts the
 // analyzer once for its own.
-func (b *bench) idleFootprint(ctx context.Context, st *stack, pg *testenv.PostgresServer) {
+func (b *bench) idleFootprint(ctx context.Context, st *stack, pg *servers.PostgresServer) {
 	b.noteIdle(st.result)
 	a, err := startService(ctx, "analyzer", b.bins.analyzer, filepath.Join(b.work, "logs"),
 		map[string]string{"DATABASE_URL": st.dbURL})

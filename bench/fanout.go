@@ -5,24 +5,25 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-voting-app/voting-app/testkit/servers"
 )
 
 // fanOut is benchmark 4: one result instance holding many streams, opened by a separate process,
 // while votes flow through vote and worker at the end-to-end rate.
 func (b *bench) fanOut(ctx context.Context) error {
 	n := b.cfg.fanOutStreams
-	redisSrv, err := testenv.NewRedisServer(false)
+	redisSrv, err := servers.NewRedis(false)
 	if err != nil {
 		return err
 	}
 	defer redisSrv.Close()
-	pg, err := testenv.NewPostgresServer(testenv.PostgresSettings{Params: []string{"track_commit_timestamp=on"}})
+	pg, err := servers.NewPostgres(servers.PostgresSettings{Params: []string{"track_commit_timestamp=on"}})
 	if err != nil {
 		return err
 	}
@@ -36,7 +37,7 @@ func (b *bench) fanOut(ctx context.Context) error {
 	idle, _, _ := rss(st.result.pid())
 
 	cmd := exec.CommandContext(ctx, b.bins.self, streamsCommand, "-url", st.result.HTTP, "-n", strconv.Itoa(n))
-	cmd.SysProcAttr = childAttr(nil)
+	cmd.SysProcAttr = servers.ChildAttr(nil)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

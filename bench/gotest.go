@@ -10,11 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-voting-app/voting-app/testkit/servers"
 )
 
 // microBenchmarks are the hot paths of benchmark 6, by package (relative to the root).
 var microBenchmarks = []struct{ pkg, pattern, what string }{
-	{"platform/ballot", "^Benchmark(DecodeEntry|Latest|DecodeBatch)$", "batch decode and dedupe"},
+	{"platform/queue", "^Benchmark(DecodeEntry|DecodeBatch)$", "entry decode, and a batch decoded and deduped"},
+	{"platform/ballot", "^BenchmarkLatest$", "per-voter dedupe"},
 	{"vote", "^Benchmark(Vote|VoteParallel)$", "vote handler"},
 	{"result", "^Benchmark(Snapshot|EventEncode|BrokerPublish)$", "tally encoding and fan-out"},
 }
@@ -34,7 +37,7 @@ func (b *bench) testBinary(ctx context.Context, pkg string) (string, error) {
 func (b *bench) goBench(ctx context.Context, bin, pkg string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, bin, append([]string{"-test.run", "^$"}, args...)...)
 	cmd.Dir = filepath.Join(b.cfg.root, pkg)
-	cmd.SysProcAttr = childAttr(nil)
+	cmd.SysProcAttr = servers.ChildAttr(nil)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)

@@ -9,7 +9,7 @@
 //	go run ./bench -from out/bench/results.json   re-render the report from a previous run
 //
 // It builds the services and the load tool from the workspace, starts private PostgreSQL and Redis
-// servers from the local binaries (as platform/testenv does), runs the services as processes, and
+// servers from the local binaries (as testkit does), runs the services as processes, and
 // for the footprint section starts the compose stack under its own project name. Raw results,
 // logs and pprof profiles go to out/bench/, which git ignores.
 package main

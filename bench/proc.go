@@ -1,174 +1,55 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
+	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	child "github.com/go-voting-app/voting-app/testkit/proc"
 )
 
-// service is one of the app's binaries running as a child process, configured by its environment
-// as its container runs it. Its log goes straight to a file: no pipe for this process to drain
-// while it measures.
+// service is one of the app's binaries running as a child process (testkit/proc), configured by
+// its environment as its container runs it. Its log goes straight to a file: no pipe for this
+// process to drain while it measures.
 type service struct {
+	*child.Process
 	name    string
-	cmd     *exec.Cmd
 	logPath string
-	done    chan struct{}
-	err     error
-	started time.Time
-
-	HTTP string // base URL of the public server (the worker has none)
-	Ops  string // base URL of the ops server
-	// Ready is how long the process took from exec to its first ready /readyz.
-	Ready time.Duration
 }
 
-// startService runs bin on free loopback ports with the given environment (on top of a minimal
-// one, PATH and HOME, so nothing of the benchmark's own environment leaks in), and waits for
-// /readyz to say ready. The ports are picked here rather than read from the log, which a quiet
-// LOG_LEVEL leaves without its "listening" lines.
+// startService runs bin on free loopback ports with the given environment on top of a minimal one
+// (PATH and HOME, so nothing of the benchmark's own environment leaks in), and waits for /readyz
+// to say ready.
 func startService(ctx context.Context, name, bin, logDir string, env map[string]string) (*service, error) {
 	logPath := filepath.Join(logDir, name+".log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	httpPort, err1 := freePort()
-	opsPort, err2 := freePort()
-	if err := errors.Join(err1, err2); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	s := &service{name: name, logPath: logPath, done: make(chan struct{}),
-		HTTP: fmt.Sprintf("http://127.0.0.1:%d", httpPort), Ops: fmt.Sprintf("http://127.0.0.1:%d", opsPort)}
-	base := map[string]string{
-		"HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", httpPort), "OPS_ADDR": fmt.Sprintf("127.0.0.1:%d", opsPort),
-		"PATH": os.Getenv("PATH"), "HOME": os.TempDir(),
-	}
-	if name == "worker" {
-		s.HTTP = ""
-	}
-	for k, v := range env {
-		base[k] = v
-	}
-	s.cmd = exec.Command(bin)
-	for k, v := range base {
-		s.cmd.Env = append(s.cmd.Env, k+"="+v)
-	}
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = childAttr(nil)
-	s.started = time.Now()
-	if err := s.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	go func() {
-		s.err = s.cmd.Wait()
-		logf.Close()
-		close(s.done)
-	}()
-	if err := s.waitReady(ctx, 60*time.Second); err != nil {
-		s.stop()
-		return nil, err
-	}
-	return s, nil
-}
-
-func (s *service) waitReady(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	client := &http.Client{Timeout: time.Second}
-	for {
-		resp, err := client.Get(s.Ops + "/readyz")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				s.Ready = time.Since(s.started)
-				return nil
-			}
-		}
-		select {
-		case <-s.done:
-			return fmt.Errorf("%s exited before it was ready (%v); log: %s", s.name, s.err, s.logPath)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready within %s; log: %s", s.name, timeout, s.logPath)
-		}
-	}
-}
-
-func (s *service) pid() int { return s.cmd.Process.Pid }
-
-// stop sends SIGTERM and waits for the exit; a service that hangs is killed after 20s. It returns
-// the exit error, if the service did not exit cleanly.
-func (s *service) stop() error {
-	select {
-	case <-s.done:
-		return s.err
-	default:
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(20 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-		return fmt.Errorf("%s did not stop within 20s of SIGTERM", s.name)
-	}
-	return s.err
-}
-
-// metric reads one un-labelled (or summed over labels) value from the service's /metrics.
-func (s *service) metric(name string) (float64, error) {
-	resp, err := http.Get(s.Ops + "/metrics")
+	full := map[string]string{"PATH": os.Getenv("PATH"), "HOME": os.TempDir()}
+	maps.Copy(full, env)
+	p, err := child.Start(ctx, child.Spec{Name: name, Bin: bin, Env: full, Public: name != "worker",
+		Stdout: logf, Stderr: logf})
 	if err != nil {
-		return 0, err
+		logf.Close()
+		return nil, fmt.Errorf("%w; log: %s", err, logPath)
 	}
-	defer resp.Body.Close()
-	return sumMetric(resp.Body, name)
+	go func() { <-p.Done(); logf.Close() }()
+	return &service{Process: p, name: name, logPath: logPath}, nil
 }
 
-// sumMetric adds up every sample of a metric in the Prometheus text format.
-func sumMetric(r io.Reader, name string) (float64, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var sum float64
-	found := false
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		rest := line[len(name):]
-		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
-			continue // another metric with this one's name as a prefix
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metric %s: %q", name, line)
-		}
-		sum += v
-		found = true
-	}
-	if !found {
-		return 0, fmt.Errorf("metric %s not found", name)
-	}
-	return sum, sc.Err()
-}
+func (s *service) pid() int { return s.PID() }
+
+// stop sends SIGTERM and waits for a clean exit; a service that hangs is killed after 20s.
+func (s *service) stop() error { return s.Stop(20 * time.Second) }
+
+func (s *service) metric(name string) (float64, error) { return s.Metric(name) }
 
 // clockTicks is USER_HZ, the unit of the CPU times in /proc; 100 on every Linux architecture Go
 // supports in practice.

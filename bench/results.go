@@ -92,7 +92,7 @@ type drainResult struct {
 	Voters    int              `json:"voters"`
 	BatchSize int              `json:"batch_size"`
 	Runs      []drainRun       `json:"runs"`
-	Preload   float64          `json:"preload_s"` // seconds to XADD the entries (pipelined)
+	Preload   float64          `json:"preload_s"` // seconds to cast the entries onto the inbox (pipelined)
 	Expected  map[string]int64 `json:"expected"`
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-voting-app/voting-app/testkit/servers"
 )
 
 // config is the whole run, read from the command line once.
@@ -349,7 +350,7 @@ func hostInfo(ctx context.Context) host {
 		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
 		return line
 	}
-	if bin, err := testenv.PostgresBin(); err == nil {
+	if bin, err := servers.PostgresBin(); err == nil {
 		h.Postgres = first(filepath.Join(bin, "postgres"), "--version")
 	}
 	h.Redis = first("redis-server", "--version")

@@ -5,34 +5,48 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-voting-app/voting-app/platform/queue"
+	"github.com/go-voting-app/voting-app/testkit/servers"
 )
 
 // voteServers are the servers benchmark 1 drives, in the order each trial visits them.
 var voteServers = []struct{ name, what string }{
-	{"ceiling", "net/http handler, one XADD (bench/ceiling)"},
+	{"ceiling", "net/http handler, one RPUSH onto the inbox (bench/ceiling)"},
 	{"vote", "the vote service, as deployed (LOG_LEVEL=info)"},
 	{"vote-quiet", "the vote service without access logs (LOG_LEVEL=warn)"},
+	{"vote-everysec", "the vote service on a Redis that syncs its append-only file once a second"},
 }
 
 // vote is benchmark 1: the load tool in closed loop against the vote service and against the
-// ceiling, alternating, on one Redis.
+// ceiling, alternating, on one Redis that syncs its append-only file before every reply, as the
+// deployments run it; and once more against the vote service on a Redis that syncs once a second,
+// for what that durability costs.
 func (b *bench) vote(ctx context.Context) error {
 	cfg := b.cfg
-	redis, err := testenv.NewRedisServer(false)
+	redis, err := servers.NewRedisFsync("always")
 	if err != nil {
 		return err
 	}
 	defer redis.Close()
 	rdb := redisClient(redis)
 	defer rdb.Close()
+	everysec, err := servers.NewRedisFsync("everysec")
+	if err != nil {
+		return err
+	}
+	defer everysec.Close()
+	rdbEverysec := redisClient(everysec)
+	defer rdbEverysec.Close()
 
+	// The vote service and the ceiling append to the inbox; no worker empties it.
+	votes := queue.NewInbox(rdb, "votes:stream")
 	logDir := filepath.Join(b.work, "logs")
 	os.MkdirAll(logDir, 0o755)
 	// All load comes from one address, so the per-client vote limit (VOTE_RATE_LIMIT) is off:
@@ -50,6 +64,12 @@ func (b *bench) vote(ctx context.Context) error {
 		return err
 	}
 	defer quiet.stop()
+	lazyEnv := map[string]string{"REDIS_URL": everysec.URL(), "VOTE_RATE_LIMIT": "0"}
+	lazy, err := startService(ctx, "vote-everysec", b.bins.vote, logDir, lazyEnv)
+	if err != nil {
+		return err
+	}
+	defer lazy.stop()
 	ceiling, ceilingURL, err := startCeiling(ctx, b.bins.ceiling, redis.URL(), filepath.Join(logDir, "ceiling.log"))
 	if err != nil {
 		return err
@@ -57,13 +77,15 @@ func (b *bench) vote(ctx context.Context) error {
 	defer func() { ceiling.Process.Kill(); ceiling.Wait() }()
 
 	type target struct {
-		url string
-		pid int
+		url   string
+		pid   int
+		redis int
 	}
 	targets := map[string]target{
-		"ceiling":    {ceilingURL, ceiling.Process.Pid},
-		"vote":       {vote.HTTP, vote.pid()},
-		"vote-quiet": {quiet.HTTP, quiet.pid()},
+		"ceiling":       {ceilingURL, ceiling.Process.Pid, redis.PID()},
+		"vote":          {vote.HTTP, vote.pid(), redis.PID()},
+		"vote-quiet":    {quiet.HTTP, quiet.pid(), redis.PID()},
+		"vote-everysec": {lazy.HTTP, lazy.pid(), everysec.PID()},
 	}
 	args := func(url string, d time.Duration) []string {
 		return []string{"-target", url, "-concurrency", strconv.Itoa(cfg.voteConcurrency), "-votes", "0",
@@ -74,15 +96,16 @@ func (b *bench) vote(ctx context.Context) error {
 
 	// A short warm-up of each server first: connections, heap, page faults.
 	for _, s := range voteServers {
-		if _, _, _, err := b.loadgen(ctx, args(targets[s.name].url, time.Second), targets[s.name].pid, redis.PID()); err != nil {
+		if _, _, _, err := b.loadgen(ctx, args(targets[s.name].url, time.Second), targets[s.name].pid, targets[s.name].redis); err != nil {
 			return fmt.Errorf("warm-up of %s: %w", s.name, err)
 		}
 	}
 	for trial := 1; trial <= cfg.voteTrials; trial++ {
 		for _, s := range voteServers {
-			rdb.Del(ctx, "votes:stream") // keep Redis's memory flat across trials
+			rdb.Del(ctx, votes.Key()) // keep Redis's memory flat across trials
+			rdbEverysec.Del(ctx, votes.Key())
 			t := targets[s.name]
-			rep, cpu, mem, err := b.loadgen(ctx, args(t.url, cfg.voteDuration), t.pid, redis.PID())
+			rep, cpu, mem, err := b.loadgen(ctx, args(t.url, cfg.voteDuration), t.pid, t.redis)
 			if err != nil {
 				return fmt.Errorf("%s trial %d: %w", s.name, trial, err)
 			}
@@ -108,7 +131,7 @@ func (b *bench) vote(ctx context.Context) error {
 // loadgen runs the load tool with args and meters the CPU of the server, Redis and itself.
 func (b *bench) loadgen(ctx context.Context, args []string, serverPID, redisPID int) (loadgenReport, cpuShare, memStats, error) {
 	cmd := exec.CommandContext(ctx, b.bins.loadgen, args...)
-	cmd.SysProcAttr = childAttr(nil)
+	cmd.SysProcAttr = servers.ChildAttr(nil)
 	var stdout strings.Builder
 	var stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -181,7 +204,7 @@ func pairedRatio(trials []voteTrial, server, base string) float64 {
 // startCeiling runs the ceiling server and returns its URL.
 func startCeiling(ctx context.Context, bin, redisURL, logPath string) (*exec.Cmd, string, error) {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-redis", redisURL)
-	cmd.SysProcAttr = childAttr(nil)
+	cmd.SysProcAttr = servers.ChildAttr(nil)
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, "", err

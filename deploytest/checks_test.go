@@ -2,6 +2,7 @@ package deploytest
 
 import (
 	"fmt"
+	"net/netip"
 	"path"
 	"slices"
 	"strconv"
@@ -61,6 +62,8 @@ var checks = []check{
 	{"references", checkReferences},
 	{"network flows", checkNetworkFlows},
 	{"availability", checkAvailability},
+	{"vote limit", checkVoteLimit},
+	{"durability", checkDurability},
 }
 
 // checkInventory: one namespace that enforces "restricted", holding everything; the workloads of
@@ -656,4 +659,210 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// Bounds of a person's vote rate (vote's VOTE_RATE_LIMIT, VOTE_RATE_BURST): above them the limit
+// is a flood guard, not a per-voter limit.
+const (
+	maxVoteRate  = 10
+	maxVoteBurst = 100
+)
+
+// podNetworks are the ranges pod addresses come from in the usual CNIs: RFC 1918, the shared
+// address space of RFC 6598 and IPv6 unique local addresses.
+var podNetworks = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("fc00::/7"),
+}
+
+// checkVoteLimit: where an Ingress routes to vote, vote counts votes per voter, not per ingress
+// controller pod. Every request through the Ingress comes from a controller pod, so vote must
+// trust pod addresses (TRUSTED_PROXIES) to take the client from X-Real-IP, the header
+// ingress-nginx always sets to the address it received the request from; and the limit must be a
+// person's (VOTE_RATE_LIMIT, VOTE_RATE_BURST), not the service's flood-guard default. Without
+// TRUSTED_PROXIES every voter behind the Ingress shares one bucket.
+func checkVoteLimit(m *manifest, e expectations) []string {
+	routed := ""
+	for _, ing := range objectsOf[*networkingv1.Ingress](m) {
+		for _, rule := range ing.Spec.Rules {
+			if rule.HTTP == nil {
+				continue
+			}
+			for _, p := range rule.HTTP.Paths {
+				if p.Backend.Service != nil && p.Backend.Service.Name == "vote" {
+					routed = "Ingress/" + ing.Name
+				}
+			}
+		}
+	}
+	if routed == "" {
+		return nil
+	}
+	w, ok := m.workload("vote")
+	if !ok || w.main() == nil {
+		return nil // the inventory check reports it
+	}
+	env := containerEnv(m, w.main())
+	var out []string
+	finding := func(format string, args ...any) {
+		out = append(out, fmt.Sprintf("%s: behind %s: ", w, routed)+fmt.Sprintf(format, args...))
+	}
+
+	switch proxies, ok := env["TRUSTED_PROXIES"]; {
+	case !ok || strings.TrimSpace(proxies) == "":
+		finding("TRUSTED_PROXIES is not set: every voter's connection comes from the ingress controller, so all share one rate-limit bucket")
+	default:
+		for s := range strings.SplitSeq(proxies, ",") {
+			s = strings.TrimSpace(s)
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				a, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					finding("TRUSTED_PROXIES: %q is neither an address nor a CIDR prefix", s)
+					continue
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			if !slices.ContainsFunc(podNetworks, func(n netip.Prefix) bool { return n.Bits() <= p.Bits() && n.Contains(p.Addr()) }) {
+				finding("TRUSTED_PROXIES: %s is not within the pod networks %v: any client there could name its own address", s, podNetworks)
+			}
+		}
+	}
+	if h := env["CLIENT_IP_HEADER"]; !strings.EqualFold(h, "X-Real-IP") {
+		finding("CLIENT_IP_HEADER is %q, want X-Real-IP: ingress-nginx sets it to the address it received the request from, replacing any the client sent; X-Forwarded-For carries what the client wrote once the controller trusts forwarded headers", h)
+	}
+	for _, l := range []struct {
+		name string
+		max  int
+	}{{"VOTE_RATE_LIMIT", maxVoteRate}, {"VOTE_RATE_BURST", maxVoteBurst}} {
+		v, ok := env[l.name]
+		if !ok {
+			finding("%s is not set: the service's default is a flood guard, not a person's rate", l.name)
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			finding("%s=%q is not a number", l.name, v)
+		case n < 1:
+			finding("%s=%d turns the limit off", l.name, n)
+		case n > l.max:
+			finding("%s=%d is above a person's %d", l.name, n, l.max)
+		}
+	}
+	return out
+}
+
+// containerEnv returns the variables a container gets from literal values and from the
+// manifest's ConfigMaps (envFrom), as the kubelet sets them: env wins over envFrom.
+func containerEnv(m *manifest, c *corev1.Container) map[string]string {
+	env := map[string]string{}
+	for _, ef := range c.EnvFrom {
+		if ef.ConfigMapRef == nil {
+			continue
+		}
+		for _, cm := range objectsOf[*corev1.ConfigMap](m) {
+			if cm.Name == ef.ConfigMapRef.Name {
+				for k, v := range cm.Data {
+					env[ef.Prefix+k] = v
+				}
+			}
+		}
+	}
+	for _, v := range c.Env {
+		if v.ValueFrom == nil {
+			env[v.Name] = v.Value
+		}
+	}
+	return env
+}
+
+// redisDurable: the options without which Redis can answer a vote it then loses. A voter is told
+// "cast" after RPUSH returns; with appendfsync everysec (Redis's default) a crash can lose the last
+// second of those, and any eviction policy but noeviction drops the inbox or the stream when
+// memory is full.
+var redisDurable = map[string]string{
+	"appendonly":       "yes",
+	"appendfsync":      "always",
+	"maxmemory-policy": "noeviction",
+}
+
+// postgresDurable: settings that would let Postgres acknowledge a commit it has not written; the
+// worker acknowledges votes in Redis after the commit, so such a commit loses them.
+var postgresDurable = map[string]string{
+	"fsync":              "on",
+	"synchronous_commit": "on",
+	"full_page_writes":   "on",
+}
+
+// checkDurability: Redis and Postgres run with the settings that make an acknowledgement mean the
+// data is on disk. Managed stores are outside the manifests.
+func checkDurability(m *manifest, e expectations) []string {
+	if e.managedData {
+		return nil
+	}
+	var out []string
+	if w, ok := m.workload("redis"); ok && w.main() != nil {
+		c := w.main()
+		opts := redisOptions(append(slices.Clone(c.Command), c.Args...))
+		for _, k := range sortedKeys(redisDurable) {
+			switch got, set := opts[k]; {
+			case !set:
+				out = append(out, fmt.Sprintf("%s: --%s is not set (Redis's default is not %s)", w, k, redisDurable[k]))
+			case got != redisDurable[k]:
+				out = append(out, fmt.Sprintf("%s: --%s %s, want %s", w, k, got, redisDurable[k]))
+			}
+		}
+	}
+	if w, ok := m.workload("postgres"); ok && w.main() != nil {
+		c := w.main()
+		settings := postgresSettings(append(slices.Clone(c.Command), c.Args...))
+		for _, k := range sortedKeys(postgresDurable) {
+			if got, set := settings[k]; set && got != postgresDurable[k] {
+				out = append(out, fmt.Sprintf("%s: -c %s=%s, want %s (the default)", w, k, got, postgresDurable[k]))
+			}
+		}
+	}
+	return out
+}
+
+// redisOptions reads redis-server's command line: "--name value" pairs after the program (and an
+// optional config file).
+func redisOptions(argv []string) map[string]string {
+	opts := map[string]string{}
+	for i := 0; i < len(argv); i++ {
+		name, ok := strings.CutPrefix(argv[i], "--")
+		if !ok {
+			continue
+		}
+		var value string
+		if i+1 < len(argv) && !strings.HasPrefix(argv[i+1], "--") {
+			i++
+			value = argv[i]
+		}
+		opts[strings.ToLower(name)] = strings.ToLower(value)
+	}
+	return opts
+}
+
+// postgresSettings reads postgres's "-c name=value" and "--name=value" options.
+func postgresSettings(argv []string) map[string]string {
+	settings := map[string]string{}
+	for i := 0; i < len(argv); i++ {
+		var kv string
+		switch {
+		case argv[i] == "-c" && i+1 < len(argv):
+			i++
+			kv = argv[i]
+		case strings.HasPrefix(argv[i], "--"):
+			kv = argv[i][2:]
+		default:
+			continue
+		}
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			settings[strings.ReplaceAll(strings.ToLower(k), "-", "_")] = strings.ToLower(v)
+		}
+	}
+	return settings
 }

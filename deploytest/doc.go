@@ -12,6 +12,12 @@
 // architecture; PodDisruptionBudgets and HorizontalPodAutoscalers cover the replicated services.
 // The fixtures under testdata/broken break one rule each and must be caught.
 //
+// Behind the build tag k8s, the same manifests meet a real Kubernetes (make k8s-test, which builds
+// the programs once with scripts/kube-bins.sh and runs as root): TestAPIServer applies every
+// overlay, every broken fixture and an upgrade from the previous release to kube-apiserver and
+// kube-controller-manager; TestNode runs the dev overlay on one node (kubelet, containerd, kube-proxy,
+// CoreDNS) and votes through its Services.
+//
 // Swarm (deploy/swarm/stack.yml): the plain tests read the stack file and compare it with
 // docker-compose.yml and with what Swarm honours. The test behind the build tag swarm deploys the
 // stack on this engine (it turns the engine into a one-node swarm and leaves the swarm afterwards)

@@ -115,6 +115,7 @@ func copyFile(t *testing.T, src, dst string) {
 type object struct {
 	kind, namespace, name string
 	obj                   runtime.Object
+	raw                   map[string]any // as kustomize wrote it, for sending to an API server
 }
 
 func (o object) String() string { return o.kind + "/" + o.name }
@@ -154,8 +155,12 @@ func renderDir(dir string) (*manifest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.CurId(), err)
 		}
+		raw, err := r.Map()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.CurId(), err)
+		}
 		m.objects = append(m.objects, object{
-			kind: gvk.Kind, namespace: r.GetNamespace(), name: r.GetName(), obj: obj,
+			kind: gvk.Kind, namespace: r.GetNamespace(), name: r.GetName(), obj: obj, raw: raw,
 		})
 	}
 	return m, nil

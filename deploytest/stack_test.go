@@ -317,3 +317,22 @@ func composeDefaultImage(image string) string {
 	}
 	return image
 }
+
+// TestComposeStoresDurable: docker-compose.yml (and with it the stack, which runs the same
+// commands: TestStackMatchesCompose) starts Redis and Postgres with the settings of the
+// Kubernetes check "durability".
+func TestComposeStoresDurable(t *testing.T) {
+	compose := readComposeFile(t, filepath.Join(repoRoot(t), "docker-compose.yml"))
+	opts := redisOptions(compose.Services["redis"].Command)
+	for _, k := range sortedKeys(redisDurable) {
+		if got := opts[k]; got != redisDurable[k] {
+			t.Errorf("redis: --%s %q, want %s", k, got, redisDurable[k])
+		}
+	}
+	settings := postgresSettings(compose.Services["db"].Command)
+	for _, k := range sortedKeys(postgresDurable) {
+		if got, set := settings[k]; set && got != postgresDurable[k] {
+			t.Errorf("db: -c %s=%s, want %s", k, got, postgresDurable[k])
+		}
+	}
+}

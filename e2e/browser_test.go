@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+
+	"github.com/go-voting-app/voting-app/testkit"
 )
 
 // TestBrowser checks what a person sees: the result page, open in a real browser, follows votes
@@ -22,8 +23,8 @@ func TestBrowser(t *testing.T) {
 	chromium := findChromium(t)
 	bin := buildServices(t, "vote", "worker", "result")
 
-	dbURL := testenv.Postgres(t)
-	redisURL, prefix := testenv.Redis(t)
+	dbURL := testkit.Postgres(t)
+	redisURL, prefix := testkit.Redis(t)
 	stream := prefix + "votes"
 	// Labels other than the defaults, so the test sees them travel from the environment to the page.
 	const labelA, labelB = "Tea", "Coffee"
@@ -115,7 +116,7 @@ func findChromium(t *testing.T) string {
 // the context of its first tab. Its output and chromedp's messages are printed if the test fails.
 func startBrowser(t *testing.T, ctx context.Context, execPath string) context.Context {
 	t.Helper()
-	output := &testenv.Logs{}
+	output := &testkit.Logs{}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(execPath),
 		chromedp.CombinedOutput(output),

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/queue"
+
+	"github.com/go-voting-app/voting-app/platform/backoff"
 )
 
 // chaosFault is one fault: what, when it was planned, when its injection started and ended (from
@@ -77,7 +79,7 @@ func (c *chaos) running(ctx context.Context, service string) ([]string, error) {
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("no running container of %s for a minute (%v)", service, err)
 		}
-		if !sleepCtx(ctx, 250*time.Millisecond) {
+		if !backoff.Sleep(ctx, 250*time.Millisecond) {
 			return nil, ctx.Err()
 		}
 	}
@@ -120,7 +122,7 @@ func (c *chaos) waitExited(ctx context.Context, id string, within time.Duration)
 		if time.Now().After(deadline) {
 			return st, fmt.Errorf("still %s %s after the signal", st.Status, within)
 		}
-		if !sleepCtx(ctx, 100*time.Millisecond) {
+		if !backoff.Sleep(ctx, 100*time.Millisecond) {
 			return st, ctx.Err()
 		}
 	}
@@ -176,19 +178,19 @@ func (c *chaos) pauseDB(d time.Duration) func(ctx context.Context, f *chaosFault
 		if _, err := c.docker(ctx, "pause", ids[0]); err != nil {
 			return err
 		}
-		sleepCtx(ctx, d)
+		backoff.Sleep(ctx, d)
 		// Unpaused whatever happened, or the stack cannot be taken down.
 		_, err = c.docker(context.WithoutCancel(ctx), "unpause", ids[0])
 		return err
 	}
 }
 
-// restartRedis restarts Redis while the stream holds votes no worker has acknowledged: the
-// workers are frozen for a few seconds first, so votes pile up undelivered (lag), and a batch is
-// read under a consumer name that then never acknowledges it, as a worker that read a batch and
-// died would leave it (pending). After the restart both must still be there: the append-only
-// file on the volume kept them, and the workers reclaim the dead consumer's batch after
-// CLAIM_IDLE.
+// restartRedis restarts Redis while it holds votes no worker has acknowledged: the workers are
+// frozen for a few seconds first, so votes pile up on the inbox and (moved by hand) undelivered on
+// the stream (lag), and a batch is read under a consumer name that then never acknowledges it, as
+// a worker that read a batch and died would leave it (pending). After the restart all of them must
+// still be there: the append-only file on the volume kept them, and the workers reclaim the dead
+// consumer's batch after CLAIM_IDLE.
 func (c *chaos) restartRedis(ctx context.Context, f *chaosFault) error {
 	workers, err := c.running(ctx, "worker")
 	if err != nil {
@@ -201,7 +203,14 @@ func (c *chaos) restartRedis(ctx context.Context, f *chaosFault) error {
 		_, err := c.docker(context.WithoutCancel(ctx), append([]string{"unpause"}, workers...)...)
 		return err
 	}
-	sleepCtx(ctx, 3*time.Second)
+	backoff.Sleep(ctx, 3*time.Second)
+	// The votes of those seconds wait on the inbox. Move 400 of them onto the stream, as a worker
+	// would have just before it froze (the same script, platform/queue's), so the stream holds
+	// undelivered entries too.
+	if _, err := c.mon.cliArgs(ctx, "EVAL", queue.MoveSource, "3", "votes:stream:inbox", "votes:stream",
+		"votes:stream:inbox", "400", "0"); err != nil {
+		return errors.Join(fmt.Errorf("moving votes onto the stream by hand: %w", err), unpause())
+	}
 	// Then one entry more, as the next read of any consumer would: the group's position moves
 	// past the batch, so nothing but the pending list remembers it.
 	out, err := c.mon.cli(ctx, "XREADGROUP GROUP vote-workers "+crashedConsumer+" COUNT 200 STREAMS votes:stream >",
@@ -211,7 +220,7 @@ func (c *chaos) restartRedis(ctx context.Context, f *chaosFault) error {
 	}
 	held := 0
 	for line := range strings.Lines(out) {
-		if _, err := ballot.ParseStreamID(strings.TrimSpace(line)); err == nil {
+		if _, err := queue.ParseID(strings.TrimSpace(line)); err == nil {
 			held++
 		}
 	}
@@ -229,7 +238,7 @@ func (c *chaos) restartRedis(ctx context.Context, f *chaosFault) error {
 		if after, err = c.mon.group(ctx); err == nil {
 			break
 		}
-		if time.Now().After(deadline) || !sleepCtx(ctx, 100*time.Millisecond) {
+		if time.Now().After(deadline) || !backoff.Sleep(ctx, 100*time.Millisecond) {
 			return errors.Join(fmt.Errorf("reading the stream after the restart: %w", err), unpause())
 		}
 	}
@@ -247,13 +256,15 @@ func (c *chaos) restartRedis(ctx context.Context, f *chaosFault) error {
 		}
 	}
 	// With the workers frozen the group cannot move: after the restart it must be where it was,
-	// holding the same unacknowledged entries. The undelivered ones are proven by the tally.
-	if after.lastDelivered != before.lastDelivered || after.pending != before.pending || after.oldestPending != before.oldestPending {
+	// holding the same unacknowledged entries, and the inbox at least as full (votes arrive on it
+	// again as soon as Redis is back). The undelivered ones are proven by the tally.
+	if after.lastDelivered != before.lastDelivered || after.pending != before.pending || after.oldestPending != before.oldestPending ||
+		after.inbox < before.inbox {
 		return fmt.Errorf("the restart changed the consumer group: before %s, after %s; "+
 			"entries delivered but not acknowledged that Redis forgets are never delivered again", before.backlog(), after.backlog())
 	}
-	if held == 0 || !before.lagKnown || before.lag == 0 {
-		return fmt.Errorf("no vote was pending and undelivered when Redis restarted (%s): the fault tested less than it should", before.backlog())
+	if held == 0 || !before.lagKnown || before.lag == 0 || before.inbox == 0 {
+		return fmt.Errorf("no vote was pending, undelivered and on the inbox when Redis restarted (%s): the fault tested less than it should", before.backlog())
 	}
 	return nil
 }
@@ -296,7 +307,7 @@ func (c *chaos) stopVote(ctx context.Context, f *chaosFault) error {
 	}
 	restarted := false
 	for range 10 {
-		sleepCtx(ctx, 100*time.Millisecond)
+		backoff.Sleep(ctx, 100*time.Millisecond)
 		if now, err := c.inspect(ctx, id); err == nil && now.StartedAt.After(before.StartedAt) {
 			restarted = true
 			break

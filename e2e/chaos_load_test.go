@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/go-voting-app/voting-app/platform/queue"
 )
 
 // loadReport is the part of the load tool's -json report the test reads.
@@ -135,7 +137,7 @@ func (c *chaos) writeSamples() {
 	for _, sm := range c.mon.snapshot() {
 		g := sm.group
 		fmt.Fprintf(&b, "%.2f\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", sm.at.Seconds(),
-			g.lastDelivered, g.pending, g.oldestPending, count(g.entriesRead, g.readKnown), count(g.lag, g.lagKnown),
+			queue.FormatID(g.lastDelivered), g.pending, queue.FormatID(g.oldestPending), count(g.entriesRead, g.readKnown), count(g.lag, g.lagKnown),
 			g.consumers, svc(sm.services["worker"]), svc(sm.services["db"]), svc(sm.services["redis"]),
 			svc(sm.services["vote"]), sm.groupErr)
 	}

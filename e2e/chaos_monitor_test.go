@@ -5,15 +5,19 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-voting-app/voting-app/platform/queue"
+
+	"github.com/go-voting-app/voting-app/platform/backoff"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 )
@@ -36,6 +40,9 @@ type chaosSample struct {
 	group    groupInfo
 	groupErr string
 	services map[string]serviceState // by compose service
+	// notReady holds, for each worker container whose latest healthcheck failed (its /readyz
+	// said not ready), the checks that failed, as the healthcheck printed them.
+	notReady []string
 }
 
 // groupInfo is the workers' consumer group on the vote stream: XINFO GROUPS and the summary of
@@ -43,22 +50,27 @@ type chaosSample struct {
 // share it), so an ID says when a vote was queued.
 type groupInfo struct {
 	consumers, pending int64
-	lastDelivered      ballot.StreamID // the newest entry handed to a worker
-	oldestPending      ballot.StreamID // the oldest entry delivered but not acknowledged; zero when none
+	lastDelivered      ballot.Position // the newest entry handed to a worker
+	oldestPending      ballot.Position // the oldest entry delivered but not acknowledged; zero when none
 	// Redis cannot always count: after it loaded the stream from its append-only file it says nil
 	// until the group has read to the stream's end.
 	entriesRead, lag    int64
 	readKnown, lagKnown bool
+	// Votes wait on the inbox until a worker moves them onto the stream; inboxSince is when the
+	// oldest of them was cast (Unix ms; 0 when the inbox is empty).
+	inbox      int64
+	inboxSince int64
 }
 
-func (g groupInfo) drained() bool { return g.lagKnown && g.lag == 0 && g.pending == 0 }
+func (g groupInfo) drained() bool { return g.lagKnown && g.lag == 0 && g.pending == 0 && g.inbox == 0 }
 
 // caughtUp reports whether every vote queued up to ms (Unix milliseconds) has been delivered,
 // applied and acknowledged: the group has read past ms, and nothing older is pending. The worker
 // acknowledges only after its batch committed.
 func (g groupInfo) caughtUp(ms int64) bool {
 	delivered := g.lastDelivered.Ms >= ms || (g.lagKnown && g.lag == 0)
-	return delivered && (g.pending == 0 || g.oldestPending.Ms > ms)
+	moved := g.inbox == 0 || g.inboxSince > ms
+	return moved && delivered && (g.pending == 0 || g.oldestPending.Ms > ms)
 }
 
 func (g groupInfo) backlog() string {
@@ -68,8 +80,8 @@ func (g groupInfo) backlog() string {
 		}
 		return strconv.FormatInt(n, 10)
 	}
-	return fmt.Sprintf("last delivered %s, %d pending, %s entries read, lag %s",
-		g.lastDelivered, g.pending, count(g.entriesRead, g.readKnown), count(g.lag, g.lagKnown))
+	return fmt.Sprintf("%d on the inbox, last delivered %s, %d pending, %s entries read, lag %s", g.inbox,
+		queue.FormatID(g.lastDelivered), g.pending, count(g.entriesRead, g.readKnown), count(g.lag, g.lagKnown))
 }
 
 // serviceState counts a service's containers by state.
@@ -88,11 +100,7 @@ func (s serviceState) ok(want int) bool {
 
 func newChaosMonitor(t *testing.T, s *stack) *chaosMonitor {
 	t.Helper()
-	pw, err := os.ReadFile(filepath.Join(s.root, "deploy/compose/secrets/redis_worker_password.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &chaosMonitor{s: s, redis: s.service(t, "redis")[0].ID, password: strings.TrimSpace(string(pw))}
+	return &chaosMonitor{s: s, redis: s.service(t, "redis")[0].ID, password: s.secret(t, "redis_worker_password")}
 }
 
 func (m *chaosMonitor) run(ctx context.Context, t0 time.Time) {
@@ -106,6 +114,7 @@ func (m *chaosMonitor) run(ctx context.Context, t0 time.Time) {
 		}
 		sm.group = g
 		sm.services, _ = m.states(ctx)
+		sm.notReady = m.workerReadiness(ctx)
 		// The time of a sample is when it was complete: a recovery is never dated before it was seen.
 		sm.at = time.Since(t0)
 		m.mu.Lock()
@@ -125,14 +134,31 @@ func (m *chaosMonitor) snapshot() []chaosSample {
 	return append([]chaosSample(nil), m.samples...)
 }
 
-// group reads the consumer group's state, both commands in one redis-cli. The password goes in
+// group reads the inbox's and the consumer group's state, every command in one redis-cli. The password goes in
 // the environment, never on a command line.
 func (m *chaosMonitor) group(ctx context.Context) (groupInfo, error) {
-	out, err := m.cli(ctx, "XINFO GROUPS votes:stream", "XPENDING votes:stream vote-workers")
+	out, err := m.cli(ctx, "LLEN votes:stream:inbox", "LINDEX votes:stream:inbox 0",
+		"XINFO GROUPS votes:stream", "XPENDING votes:stream vote-workers")
 	if err != nil {
 		return groupInfo{}, err
 	}
-	return parseGroup(out)
+	// The inbox's length and head come first, one line each (the head empty when there is none).
+	length, rest, _ := strings.Cut(out, "\n")
+	head, rest, _ := strings.Cut(rest, "\n")
+	g, err := parseGroup(rest)
+	if err != nil {
+		return g, err
+	}
+	if g.inbox, err = strconv.ParseInt(strings.TrimSpace(length), 10, 64); err != nil {
+		return g, fmt.Errorf("LLEN: %q", length)
+	}
+	var cast struct {
+		TS int64 `json:"ts"`
+	}
+	if g.inbox > 0 && json.Unmarshal([]byte(head), &cast) == nil {
+		g.inboxSince = cast.TS
+	}
+	return g, nil
 }
 
 // cli runs commands through redis-cli inside the Redis container, as the worker's Redis user.
@@ -146,6 +172,21 @@ func (m *chaosMonitor) cli(ctx context.Context, commands ...string) (string, err
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("redis-cli: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return string(out), nil
+}
+
+// cliArgs runs one command through redis-cli inside the Redis container, as the worker's Redis
+// user, its arguments given as they are (a script with newlines and quotes, for instance).
+func (m *chaosMonitor) cliArgs(ctx context.Context, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", append([]string{"exec", "--env", "REDISCLI_AUTH",
+		m.redis, "redis-cli", "--no-auth-warning", "--user", "worker"}, args...)...)
+	cmd.Env = append(os.Environ(), "REDISCLI_AUTH="+m.password)
+	out, err := cmd.CombinedOutput()
+	if err != nil || bytes.HasPrefix(out, []byte("ERR")) || bytes.HasPrefix(out, []byte("NOPERM")) {
+		return "", fmt.Errorf("redis-cli %s: %v: %s", args[0], err, bytes.TrimSpace(out))
 	}
 	return string(out), nil
 }
@@ -178,7 +219,7 @@ func parseGroup(out string) (groupInfo, error) {
 	var err error
 	g.consumers, ok1 = num(fields["consumers"])
 	g.pending, ok2 = num(fields["pending"])
-	if g.lastDelivered, err = ballot.ParseStreamID(fields["last-delivered-id"]); err != nil || !ok1 || !ok2 {
+	if g.lastDelivered, err = queue.ParseID(fields["last-delivered-id"]); err != nil || !ok1 || !ok2 {
 		return g, fmt.Errorf("XINFO GROUPS: %q", strings.TrimSpace(out))
 	}
 	g.entriesRead, g.readKnown = num(fields["entries-read"])
@@ -192,11 +233,52 @@ func parseGroup(out string) (groupInfo, error) {
 		g.pending = n
 	}
 	if g.pending > 0 {
-		if g.oldestPending, err = ballot.ParseStreamID(lines[i+1]); err != nil {
+		if g.oldestPending, err = queue.ParseID(lines[i+1]); err != nil {
 			return g, fmt.Errorf("XPENDING: %q", strings.Join(lines[i:], " "))
 		}
 	}
 	return g, nil
+}
+
+// workerReadiness reads the latest healthcheck of every worker container: the binary's
+// healthcheck subcommand prints each /readyz check, so a failed one says why.
+func (m *chaosMonitor) workerReadiness(ctx context.Context) []string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ids, err := run(ctx, m.s.root, nil, "docker", "ps", "--quiet", "--no-trunc",
+		"--filter", "label=com.docker.compose.project="+m.s.project,
+		"--filter", "label=com.docker.compose.service=worker")
+	if err != nil || len(bytes.TrimSpace(ids)) == 0 {
+		return nil
+	}
+	args := append([]string{"inspect", "--format", "{{json .State.Health}}"}, strings.Fields(string(ids))...)
+	out, err := run(ctx, m.s.root, nil, "docker", args...)
+	if err != nil {
+		return nil
+	}
+	var reasons []string
+	for line := range strings.Lines(string(out)) {
+		var h struct {
+			Log []struct {
+				ExitCode int
+				Output   string
+			}
+		}
+		if json.Unmarshal([]byte(line), &h) != nil || len(h.Log) == 0 || h.Log[len(h.Log)-1].ExitCode == 0 {
+			continue
+		}
+		var failed []string
+		for l := range strings.Lines(h.Log[len(h.Log)-1].Output) {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasSuffix(l, ": ok") && !strings.HasPrefix(l, "healthcheck:") {
+				failed = append(failed, l)
+			}
+		}
+		if len(failed) == 0 {
+			failed = []string{strings.TrimSpace(h.Log[len(h.Log)-1].Output)}
+		}
+		reasons = append(reasons, strings.Join(failed, "; "))
+	}
+	return reasons
 }
 
 // states counts the project's containers per service and state.
@@ -301,7 +383,7 @@ func (c *chaos) recoverAll(ctx context.Context) {
 		if time.Now().After(deadline) {
 			c.t.Fatalf("services not all running and healthy 3 minutes after the load: %v", last)
 		}
-		sleepCtx(ctx, 250*time.Millisecond)
+		backoff.Sleep(ctx, 250*time.Millisecond)
 	}
 	c.final.Healthy = c.since() - c.loadEnd
 	deadline = time.Now().Add(3 * time.Minute)
@@ -316,7 +398,7 @@ func (c *chaos) recoverAll(ctx context.Context) {
 		if time.Now().After(deadline) {
 			c.t.Fatalf("the stream is not drained 3 minutes after the load: %s (%v)", c.final.Group.backlog(), err)
 		}
-		sleepCtx(ctx, 250*time.Millisecond)
+		backoff.Sleep(ctx, 250*time.Millisecond)
 	}
 	c.final.Drained = c.since() - c.loadEnd
 	c.durations = append(c.durations, chaosDuration{"recovery after the load (healthy, stream drained)", c.final.Drained})

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-voting-app/voting-app/platform/backoff"
 )
 
 // tallyCheck compares, voter by voter, the stored votes with the load tool's ledgers.
@@ -60,6 +62,7 @@ func (c *chaos) verify(ctx context.Context) {
 		t.Logf("run %d: %d voters with an accepted vote, %d uncertain", i+1, len(e.Voters), len(e.Uncertain))
 	}
 
+	c.checkPoison(ctx)
 	stored := c.storedVotes(ctx)
 	c.tally = compareVotes(expect, uncertain, stored)
 	c.tally.Counts = counts
@@ -91,7 +94,7 @@ func (c *chaos) verify(ctx context.Context) {
 			t.Errorf("result /api/results shows %v after %s, the database %v", c.totals.API, chaosDeadline, c.totals.Votes)
 			break
 		}
-		sleepCtx(ctx, 250*time.Millisecond)
+		backoff.Sleep(ctx, 250*time.Millisecond)
 	}
 }
 
@@ -285,6 +288,36 @@ func (c *chaos) writeReport() {
 	row("`vote_totals` (triggers)", c.totals.Totals)
 	row("result `/api/results`", c.totals.API)
 	w("\n")
+
+	w("## Poison entries\n\n")
+	if len(c.poisoned) == 0 {
+		w("None were written (the phase did not run).\n\n")
+	} else {
+		w("Written by Redis's administrator among the load's votes, after a constraint the decoder does not know was "+
+			"added to `votes` (`%s`). Each must end on `votes:stream:dead` with the kind below and its reason; the "+
+			"votes around them are counted as in every run (the tally above).\n\n", poisonConstraint)
+		w("| entry | what | must end as | ended as |\n| --- | --- | --- | --- |\n")
+		for _, p := range c.poisoned {
+			w("| %s | %s | %s | %s |\n", p.ID, p.What, p.Kind, strings.ReplaceAll(p.Got, "|", "\\|"))
+		}
+		w("\n")
+	}
+
+	w("## Worker readiness\n\n")
+	spans := c.notReadySpans()
+	var notReady time.Duration
+	for _, sp := range spans {
+		notReady += sp.to - sp.from
+	}
+	w("A worker's healthcheck (its `/readyz`, every 5 s) failed in %d stretches, %.1f s in all (from the "+
+		"monitor's samples; a stretch seen in one sample counts as 0 s):\n\n", len(spans), notReady.Seconds())
+	if len(spans) > 0 {
+		w("| from | to | why (the checks that failed) |\n| --: | --: | --- |\n")
+		for _, sp := range spans {
+			w("| %s | %s | %s |\n", secs(sp.from), secs(sp.to), strings.ReplaceAll(strings.Join(sp.reasons, " / "), "|", "\\|"))
+		}
+		w("\n")
+	}
 
 	w("## Recovery after the load and durations\n\n")
 	w("After the last vote every service was running and healthy after %ss, and the stream drained "+

@@ -15,13 +15,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-voting-app/voting-app/platform/backoff"
 )
 
 // TestChaos runs the compose stack under a steady, open-loop stream of votes from the load tool
 // and breaks it while the votes flow: the worker is SIGKILLed five times at random moments and
 // runs as two replicas for a while, Postgres is restarted twice and frozen once, Redis is
-// restarted once with un-acknowledged votes on its stream, and the vote service is stopped with
-// SIGTERM while requests are in flight. Once everything has recovered, every voter's stored vote
+// restarted once with un-acknowledged votes on its stream, the vote service is stopped with
+// SIGTERM while requests are in flight, and a privileged client writes poison entries of every
+// kind (with a database constraint the decoder does not know). Every poison entry must end on the
+// dead-letter stream with its reason, and nothing else. Once everything has recovered, every voter's stored vote
 // must be the last vote the load tool saw accepted; votes whose outcome the tool could not know
 // (a 503, a broken connection) may have gone either way, and the check says how many there were.
 // The result service's tally must equal the database's. It writes a report of the faults, the
@@ -163,6 +167,7 @@ type chaos struct {
 	faults  []*chaosFault
 
 	durations []chaosDuration
+	poisoned  []poisonEntry // written by the poison phase, checked after the load
 	tally     tallyCheck
 	totals    totalsCheck
 	final     finalRecovery
@@ -235,7 +240,8 @@ func newChaos(t *testing.T, s *stack, cfg chaosConfig) *chaos {
 func (c *chaos) since() time.Duration { return time.Since(c.t0) }
 
 // background is the schedule of the faults that do not belong to one run: five worker kills at
-// random moments, Postgres twice restarted and once frozen, and two worker replicas for a while.
+// random moments, Postgres twice restarted and once frozen, two worker replicas for a while, and
+// the poison phase (entries of every kind the worker must set aside).
 func (c *chaos) background() []*chaosFault {
 	d := c.planned
 	at := func(frac float64) time.Duration {
@@ -247,6 +253,7 @@ func (c *chaos) background() []*chaosFault {
 		{Kind: "worker scaled to 2 replicas", At: at(0.20), do: c.scaleWorkers(2), service: "worker", replicas: 2},
 		{Kind: "Postgres frozen (docker pause) for 8s", At: at(0.30), do: c.pauseDB(8 * time.Second), service: "db"},
 		{Kind: "Postgres restart", At: at(0.42), do: c.restartDB, service: "db"},
+		{Kind: "poison entries on the stream", At: at(0.55), do: c.poison, service: "worker"},
 		{Kind: "worker scaled back to 1 replica", At: at(0.70), do: c.scaleWorkers(1), service: "worker", replicas: 1},
 	}
 	// Kills at random moments between 5% and 95% of the load, at least 4% of it apart, so each
@@ -268,7 +275,7 @@ func (c *chaos) background() []*chaosFault {
 // inject runs the faults at their times, one at a time.
 func (c *chaos) inject(ctx context.Context, faults []*chaosFault) {
 	for _, f := range faults {
-		if !sleepCtx(ctx, time.Until(c.t0.Add(f.At))) {
+		if !backoff.Sleep(ctx, time.Until(c.t0.Add(f.At))) {
 			return
 		}
 		c.injectNow(ctx, f)
@@ -300,7 +307,7 @@ func (c *chaos) runSegment(ctx context.Context, i int) {
 	if seg.fault != nil {
 		planned := time.Duration(float64(seg.votes) / c.cfg.rate * float64(time.Second))
 		wg.Go(func() {
-			if sleepCtx(ctx, planned*4/10) {
+			if backoff.Sleep(ctx, planned*4/10) {
 				seg.fault.At = c.since()
 				c.injectNow(ctx, seg.fault)
 			}
@@ -319,19 +326,5 @@ func (c *chaos) runSegment(ctx context.Context, i int) {
 		if strings.HasPrefix(kind, "http_") && !seg.allowedHTTP(kind) {
 			c.t.Errorf("run %d (%s): voters got %s %d times; allowed: %s", i+1, seg.name, kind, r.Errors[kind], seg.rule)
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -340,21 +340,20 @@ func (t tally) String() string { return fmt.Sprint(t.votes()) }
 // healthcheck user only PING, the vote user cannot read or delete; the readers' database roles
 // cannot write, and the worker's cannot create schemas.
 func testAccounts(t *testing.T, s *stack) {
-	password, err := os.ReadFile(filepath.Join(s.root, "deploy/compose/secrets/redis_vote_password.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	password := s.secret(t, "redis_vote_password")
 	redis := func(user string, args ...string) string {
 		exec := []string{"exec", "-T"}
 		switch user {
 		case "":
 		case "healthcheck":
 			exec = append(exec, "--env", "REDISCLI_AUTH=none")
+		case "default": // the administrator
+			exec = append(exec, "--env", "REDISCLI_AUTH="+s.secret(t, "redis_admin_password"))
 		default:
-			exec = append(exec, "--env", "REDISCLI_AUTH="+strings.TrimSpace(string(password)))
+			exec = append(exec, "--env", "REDISCLI_AUTH="+password)
 		}
 		exec = append(exec, "redis", "redis-cli")
-		if user != "" {
+		if user != "" && user != "default" {
 			exec = append(exec, "--user", user)
 		}
 		out, err := s.compose(t.Context(), append(exec, args...)...)
@@ -365,6 +364,13 @@ func testAccounts(t *testing.T, s *stack) {
 	}
 	if got := redis("healthcheck", "PING"); got != "PONG" {
 		t.Errorf("PING as the healthcheck user: %q, want PONG", got)
+	}
+	// A vote is acknowledged once Redis has it on disk: the running server's settings, not just
+	// the compose file's (deploytest reads that).
+	for name, want := range map[string]string{"appendonly": "yes", "appendfsync": "always", "maxmemory-policy": "noeviction"} {
+		if got := strings.Fields(redis("default", "CONFIG", "GET", name)); !slices.Equal(got, []string{name, want}) {
+			t.Errorf("CONFIG GET %s as the administrator: %q, want %s", name, got, want)
+		}
 	}
 	for _, args := range [][]string{{"PING"}, {"XRANGE", "votes:stream", "-", "+"}, {"FLUSHALL"}} {
 		if got := redis("", args...); !strings.HasPrefix(got, "NOAUTH") {
@@ -382,6 +388,12 @@ func testAccounts(t *testing.T, s *stack) {
 		{"vote", []string{"DEL", "votes:stream"}},
 		{"vote", []string{"FLUSHALL"}},
 		{"vote", []string{"XADD", "elsewhere", "*", "vote", "a"}},
+		// The vote service appends to the inbox and can do nothing else: not trim the stream with
+		// XADD's MAXLEN, not touch the inbox but to append.
+		{"vote", []string{"XADD", "votes:stream", "MAXLEN", "0", "*", "vote", "a"}},
+		{"vote", []string{"XTRIM", "votes:stream", "MAXLEN", "0"}},
+		{"vote", []string{"LTRIM", "votes:stream:inbox", "0", "0"}},
+		{"vote", []string{"LPOP", "votes:stream:inbox"}},
 	} {
 		if got := redis(tc.user, tc.args...); !strings.HasPrefix(got, "NOPERM") {
 			t.Errorf("redis user %q %v: %q, want NOPERM", cmp.Or(tc.user, "default"), tc.args, got)

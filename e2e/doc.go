@@ -20,7 +20,7 @@
 //
 // TestBrowser has no build tag and runs with every `go test`: it builds the vote, worker and result
 // commands, runs them as child processes against the PostgreSQL and Redis servers of
-// platform/testenv, and drives Debian's chromium (chromedp) through the vote page's form while the
+// testkit, and drives Debian's chromium (chromedp) through the vote page's form while the
 // result page, open in another tab, follows the votes without a reload. It fails when chromium is
 // not installed.
 package e2e

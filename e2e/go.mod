@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/go-voting-app/voting-app/platform v0.0.0
+	github.com/go-voting-app/voting-app/testkit v0.0.0
 )
 
 require (
@@ -21,3 +22,5 @@ require (
 )
 
 replace github.com/go-voting-app/voting-app/platform => ../platform
+
+replace github.com/go-voting-app/voting-app/testkit => ../testkit

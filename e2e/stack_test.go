@@ -98,6 +98,16 @@ func startStack(t *testing.T, project string, workers int) *stack {
 
 // compose runs docker compose on the project. Host ports are left to the engine (0), so the test
 // runs next to a stack on the usual ports; URL finds them.
+// secret reads one of the stack's generated passwords.
+func (s *stack) secret(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.root, "deploy/compose/secrets", name+".txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
 func (s *stack) compose(ctx context.Context, args ...string) ([]byte, error) {
 	base := []string{"compose", "--project-name", s.project, "--project-directory", s.root,
 		"--file", filepath.Join(s.root, "docker-compose.yml")}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/backoff"
+
 	"github.com/go-voting-app/voting-app/loadgen/internal/latency"
 	"github.com/go-voting-app/voting-app/loadgen/internal/ledger"
 	"github.com/go-voting-app/voting-app/loadgen/internal/plan"
@@ -116,7 +118,7 @@ func (l *load) claim(ctx context.Context, start, deadline time.Time) (plan.Vote,
 // when it was sent: a stalled service delays the votes behind it, and leaving that wait out would
 // hide the stall (coordinated omission).
 func (l *load) cast(ctx context.Context, v plan.Vote, due time.Time) {
-	if l.rate > 0 && !sleepUntil(ctx, due) {
+	if l.rate > 0 && !backoff.Sleep(ctx, time.Until(due)) {
 		return
 	}
 	voter := l.ledger.Voter(v.Voter)
@@ -185,22 +187,6 @@ func (s *stats) noteLag(d time.Duration) {
 }
 
 func (s *stats) maxLagDuration() time.Duration { return time.Duration(s.maxLag.Load()) }
-
-// sleepUntil waits for t, or returns false when ctx ends first.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
 
 // reportProgress writes a line to stderr every interval until the returned stop is called.
 func (l *load) reportProgress(start time.Time) (stop func()) {

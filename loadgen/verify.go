@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/backoff"
+
 	"github.com/go-voting-app/voting-app/loadgen/internal/ledger"
 )
 
@@ -25,7 +27,7 @@ func waitFor(ctx context.Context, timeout time.Duration, what string, check func
 		if err == nil {
 			return nil
 		}
-		if !sleepUntil(ctx, time.Now().Add(pollInterval)) {
+		if !backoff.Sleep(ctx, pollInterval) {
 			return fmt.Errorf("%s did not answer within %s: %w", what, timeout, err)
 		}
 	}
@@ -132,7 +134,7 @@ func verify(ctx context.Context, client *http.Client, url string, baseline map[s
 				return v
 			}
 		}
-		if !sleepUntil(ctx, time.Now().Add(pollInterval)) {
+		if !backoff.Sleep(ctx, pollInterval) {
 			v.Seconds = time.Since(start).Seconds()
 			if len(v.Problems) == 0 {
 				v.Problems = []string{fmt.Sprintf("the tally was within the bounds but did not hold still for %s", settle)}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -16,7 +17,7 @@ import (
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -104,7 +105,7 @@ func benchStackConfig(n int) stackConfig {
 // every stream has received the first tally. lines carries the child's reports.
 func benchInstance(b *testing.B, cfg stackConfig, n int) (*stack, *pgxpool.Pool, <-chan string) {
 	b.Helper()
-	url := testenv.Postgres(b)
+	url := testkit.Postgres(b)
 	db := migratedDB(b, url)
 	s := startStack(b, url, cfg)
 	s.waitReady(b)
@@ -240,9 +241,9 @@ func runStreams(base string, count int, out io.Writer) int {
 func BenchmarkBrokerPublish(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run("subscribers="+strconv.Itoa(n), func(b *testing.B) {
-			br := newBroker(n, newMetrics(prometheus.NewRegistry()))
+			br := newBroker(n, 0, newMetrics(prometheus.NewRegistry()))
 			for range n {
-				if _, err := br.Subscribe(); err != nil {
+				if _, err := br.Subscribe(netip.Addr{}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -264,7 +265,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	t := ballot.NewTally(opts, map[string]int64{"a": 123_456, "b": 98_765})
 	b.ReportAllocs()
 	for b.Loop() {
-		if s := newSnapshot(t); len(s.Event) == 0 {
+		if s := newSnapshot(t, nil); len(s.Event) == 0 {
 			b.Fatal("empty event")
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
@@ -14,8 +15,8 @@ func tallyOf(t testing.TB, a, b int64) ballot.Tally {
 }
 
 func TestBrokerSubscribeGetsLatest(t *testing.T) {
-	b := newBroker(10, newMetrics(prometheus.NewRegistry()))
-	early, err := b.Subscribe()
+	b := newBroker(10, 0, newMetrics(prometheus.NewRegistry()))
+	early, err := b.Subscribe(netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +26,7 @@ func TestBrokerSubscribeGetsLatest(t *testing.T) {
 	default:
 	}
 	b.Publish(tallyOf(t, 1, 2))
-	late, err := b.Subscribe()
+	late, err := b.Subscribe(netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,11 +43,11 @@ func TestBrokerSubscribeGetsLatest(t *testing.T) {
 }
 
 func TestBrokerSkipsUnchangedTally(t *testing.T) {
-	b := newBroker(10, newMetrics(prometheus.NewRegistry()))
+	b := newBroker(10, 0, newMetrics(prometheus.NewRegistry()))
 	if !b.Publish(tallyOf(t, 1, 2)) {
 		t.Fatal("first tally not published")
 	}
-	sub, _ := b.Subscribe()
+	sub, _ := b.Subscribe(netip.Addr{})
 	<-sub.C
 	if b.Publish(tallyOf(t, 1, 2)) {
 		t.Fatal("an equal tally was published again")
@@ -62,9 +63,9 @@ func TestBrokerSkipsUnchangedTally(t *testing.T) {
 // does look, it finds the newest tally, not the oldest.
 func TestBrokerSlowSubscriberGetsLatestOnly(t *testing.T) {
 	m := newMetrics(prometheus.NewRegistry())
-	b := newBroker(10, m)
-	slow, _ := b.Subscribe()
-	fast, _ := b.Subscribe()
+	b := newBroker(10, 0, m)
+	slow, _ := b.Subscribe(netip.Addr{})
+	fast, _ := b.Subscribe(netip.Addr{})
 	const n = 1000
 	for i := range int64(n) {
 		b.Publish(tallyOf(t, i, 1)) // returns at once although slow never reads
@@ -87,12 +88,12 @@ func TestBrokerSlowSubscriberGetsLatestOnly(t *testing.T) {
 
 func TestBrokerLimitAndClose(t *testing.T) {
 	m := newMetrics(prometheus.NewRegistry())
-	b := newBroker(2, m)
-	s1, _ := b.Subscribe()
-	if _, err := b.Subscribe(); err != nil {
+	b := newBroker(2, 0, m)
+	s1, _ := b.Subscribe(netip.Addr{})
+	if _, err := b.Subscribe(netip.Addr{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Subscribe(); !errors.Is(err, errTooManyStreams) {
+	if _, err := b.Subscribe(netip.Addr{}); !errors.Is(err, errTooManyStreams) {
 		t.Fatalf("third subscriber: %v, want errTooManyStreams", err)
 	}
 	if got := testutil.ToFloat64(m.clients); got != 2 {
@@ -100,7 +101,7 @@ func TestBrokerLimitAndClose(t *testing.T) {
 	}
 	b.Unsubscribe(s1)
 	b.Unsubscribe(s1)
-	if _, err := b.Subscribe(); err != nil {
+	if _, err := b.Subscribe(netip.Addr{}); err != nil {
 		t.Fatalf("a slot was freed: %v", err)
 	}
 	b.Close()
@@ -110,7 +111,7 @@ func TestBrokerLimitAndClose(t *testing.T) {
 	default:
 		t.Fatal("Done not closed")
 	}
-	if _, err := b.Subscribe(); !errors.Is(err, errShuttingDown) {
+	if _, err := b.Subscribe(netip.Addr{}); !errors.Is(err, errShuttingDown) {
 		t.Fatalf("after Close: %v, want errShuttingDown", err)
 	}
 }

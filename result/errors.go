@@ -2,47 +2,37 @@ package main
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
-	"strconv"
+
+	"github.com/go-voting-app/voting-app/platform/web"
 )
 
 // errNoTally means the database has not answered yet (starting, schema missing, unreachable).
 var errNoTally = errors.New("results are not available yet")
 
-// problem maps an error to the status and message a client sees. Everything not listed is an
-// internal error: logged here, once, and shown as a generic message.
-func problem(log *slog.Logger, r *http.Request, err error) (status int, msg string, retryAfter int) {
+// problems is the service's table of errors: what a client sees for each. Everything not listed
+// is an internal error, logged once at the edge and shown as a generic message.
+func problems(err error) web.Problem {
+	unavailable := func(detail string, retryAfter int) web.Problem {
+		p := web.NewProblem(http.StatusServiceUnavailable, detail)
+		p.RetryAfter = retryAfter
+		return p
+	}
 	switch {
 	case errors.Is(err, errNoTally):
-		return http.StatusServiceUnavailable, "Results are not available yet; try again shortly.", 5
+		return unavailable("Results are not available yet; try again shortly.", 5)
 	case errors.Is(err, errTooManyStreams):
-		return http.StatusServiceUnavailable, "This server is at its limit of live result streams; try again shortly.", 10
+		return unavailable("This server is at its limit of live result streams; try again shortly.", 10)
+	case errors.Is(err, errClientHasTooMany):
+		p := web.NewProblem(http.StatusTooManyRequests, "Your address holds as many live result streams as one may; close a page or try again later.")
+		p.RetryAfter = 10
+		return p
 	case errors.Is(err, errShuttingDown):
-		return http.StatusServiceUnavailable, "This server is restarting; try again shortly.", 2
+		return unavailable("This server is restarting; try again shortly.", 2)
+	case errors.Is(err, web.ErrNotFound):
+		return web.NewProblem(http.StatusNotFound, "There is nothing at this address; the results are at / and /api/results.")
+	case errors.Is(err, web.ErrMethodNotAllowed):
+		return web.ReadOnly()
 	}
-	log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	return http.StatusInternalServerError, "Something went wrong on our side.", 0
-}
-
-// respondText writes err as plain text: for the event stream, whose clients are browsers'
-// EventSource objects and curl.
-func respondText(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
-	status, msg, retry := problem(log, r, err)
-	if retry > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(retry))
-	}
-	http.Error(w, msg, status)
-}
-
-// respondJSON writes err as {"error": "..."}: for the API.
-func respondJSON(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
-	status, msg, retry := problem(log, r, err)
-	if retry > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(retry))
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(log, w, r, status, struct {
-		Error string `json:"error"`
-	}{msg})
+	return web.NewProblem(http.StatusInternalServerError, "Something went wrong on our side; it has been logged.")
 }

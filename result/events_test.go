@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -10,13 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/web"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestEventsCurrentTallyThenChanges(t *testing.T) {
 	t.Parallel()
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	db := migratedDB(t, url)
 	vote(t, db, "v1", "a")
 	vote(t, db, "v2", "a")
@@ -57,7 +60,7 @@ func (s *stack) cfgRetry() time.Duration { return defaultStackConfig().stream.Re
 // However many browsers watch, one committed change costs one query per instance.
 func TestEventsFanOutOneQueryPerChange(t *testing.T) {
 	t.Parallel()
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	db := migratedDB(t, url)
 	vote(t, db, "v1", "a")
 	s := startStack(t, url, defaultStackConfig())
@@ -90,7 +93,7 @@ func TestEventsFanOutOneQueryPerChange(t *testing.T) {
 		t.Fatalf("queries before %v, after %v: want exactly one more", before, after)
 	}
 	// The counter follows each write's flush, so it can trail what the browsers already have.
-	eventually(t, 5*time.Second, fmt.Sprintf("events sent to reach %d", 2*n), func() bool {
+	testkit.Eventually(t, 5*time.Second, fmt.Sprintf("events sent to reach %d", 2*n), func() bool {
 		return testutil.ToFloat64(s.metrics.eventsSent) >= 2*n
 	})
 	if got := testutil.ToFloat64(s.metrics.eventsSent); got != 2*n {
@@ -106,30 +109,55 @@ func sum(m map[string]float64) float64 {
 	return n
 }
 
-// A browser that stops reading costs its own stream, never the others' updates.
+// A browser that stops reading must not hold up anyone else. The slow client sends its request and
+// never reads a byte; its connection has small buffers on both ends, so the server's writes to it
+// block after a few events, while thousands of tallies are published. Publishing must finish at
+// once, the fast client must see the last tally, and the slow one, reading at last, gets the
+// newest tally among what it was sent (it skipped the ones it was too slow for).
 func TestEventsSlowClientDoesNotBlockOthers(t *testing.T) {
 	t.Parallel()
-	url := testenv.Postgres(t)
-	db := migratedDB(t, url)
-	s := startStack(t, url, defaultStackConfig())
-	s.waitReady(t)
+	cfg := defaultStackConfig()
+	cfg.stream.WriteTimeout = time.Minute // the slow client is not dropped during the test
+	cfg.sendBuffer = 4096
+	s := newStack(t, cfg)
+	s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": 0}))
 
-	// The slow client sends its request and never reads a byte of the answer.
-	slow, err := net.Dial("tcp", strings.TrimPrefix(s.srv.URL, "http://"))
+	raddr, err := net.ResolveTCPAddr("tcp", strings.TrimPrefix(s.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := net.DialTCP("tcp", nil, raddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { slow.Close() })
+	if err := slow.SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
 	fmt.Fprintf(slow, "GET /events HTTP/1.1\r\nHost: test\r\n\r\n")
-	eventually(t, 10*time.Second, "slow client connected", func() bool {
+	testkit.Eventually(t, 10*time.Second, "slow client connected", func() bool {
 		return testutil.ToFloat64(s.metrics.clients) == 1
 	})
-
 	fast := connectSSE(t, s.srv.Client(), s.srv.URL, nil)
 	fast.waitTotal(t, 0)
-	for i := range 20 {
-		vote(t, db, fmt.Sprintf("v%d", i), "a")
-		fast.waitTotal(t, int64(i+1))
+
+	// About 150 bytes an event: 3,000 of them are far more than the slow connection's buffers.
+	const n = 3000
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for i := 1; i <= n; i++ {
+			s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": int64(i)}))
+		}
+	}()
+	select {
+	case <-published:
+	case <-time.After(20 * time.Second):
+		t.Fatal("publishing is held up by a client that does not read")
+	}
+	fast.waitTotal(t, n)
+	if testutil.ToFloat64(s.metrics.updatesDropped) == 0 {
+		t.Fatal("no tally was skipped for anyone: the slow client kept up, so the test proves nothing")
 	}
 
 	// The slow client, reading at last, is handed the current tally among what it was sent.
@@ -140,7 +168,7 @@ func TestEventsSlowClientDoesNotBlockOthers(t *testing.T) {
 	}
 	var last string
 	events := bufio.NewReader(resp.Body)
-	for !strings.Contains(last, `"total":20`) {
+	for !strings.Contains(last, fmt.Sprintf(`"total":%d`, n)) {
 		m, err := readMessage(events)
 		if err != nil {
 			t.Fatalf("slow client stream: %v", err)
@@ -153,7 +181,7 @@ func TestEventsSlowClientDoesNotBlockOthers(t *testing.T) {
 // at once, without waiting for the next change.
 func TestEventsReconnectGetsCurrentTally(t *testing.T) {
 	t.Parallel()
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	db := migratedDB(t, url)
 	vote(t, db, "v1", "a")
 	s := startStack(t, url, defaultStackConfig())
@@ -164,7 +192,7 @@ func TestEventsReconnectGetsCurrentTally(t *testing.T) {
 	c.close()
 
 	vote(t, db, "v2", "b") // missed while away
-	eventually(t, 10*time.Second, "the change reached the broker", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the change reached the broker", func() bool {
 		return s.broker.Latest().Tally.Total == 2
 	})
 	queries := s.totalQueries()
@@ -204,7 +232,7 @@ func TestEventsStreamLimit(t *testing.T) {
 	}
 
 	a.close()
-	eventually(t, 10*time.Second, "the closed stream to free its slot", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the closed stream to free its slot", func() bool {
 		return testutil.ToFloat64(s.metrics.clients) == 1
 	})
 	connectSSE(t, s.srv.Client(), s.srv.URL, nil)
@@ -215,17 +243,17 @@ func TestEventsEndOnShutdown(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, defaultStackConfig())
 	c := connectSSE(t, s.srv.Client(), s.srv.URL, nil)
-	eventually(t, 10*time.Second, "stream open", func() bool { return testutil.ToFloat64(s.metrics.clients) == 1 })
+	testkit.Eventually(t, 10*time.Second, "stream open", func() bool { return testutil.ToFloat64(s.metrics.clients) == 1 })
 	s.broker.Close()
 	<-c.closed
-	eventually(t, 10*time.Second, "stream released", func() bool { return testutil.ToFloat64(s.metrics.clients) == 0 })
+	testkit.Eventually(t, 10*time.Second, "stream released", func() bool { return testutil.ToFloat64(s.metrics.clients) == 0 })
 }
 
 // Replicas need no sticky sessions: each listens and queries on its own, and they name the same
 // tally with the same event id, so a browser can move from one to the other.
 func TestEventsAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	db := migratedDB(t, url)
 	vote(t, db, "v1", "a")
 	one := startStack(t, url, defaultStackConfig())
@@ -252,5 +280,80 @@ func TestEventsAcrossReplicas(t *testing.T) {
 		if q := s.queries(); q[triggerNotify] != 1 {
 			t.Errorf("replica %s: queries %v, want one for the change", name, q)
 		}
+	}
+}
+
+// One client cannot hold every stream of an instance: beyond SSE_MAX_STREAMS_PER_CLIENT it gets
+// 429 with Retry-After, while other clients still connect; the instance's own limit stays, a 503.
+// Behind a trusted proxy the client is the address the proxy names.
+func TestEventsPerClientLimit(t *testing.T) {
+	t.Parallel()
+	cfg := defaultStackConfig()
+	cfg.maxStreams, cfg.perClient = 6, 3
+	addrs, err := web.ParseClientAddrs("127.0.0.1", "X-Forwarded-For")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.stream.Clients = addrs
+	s := newStack(t, cfg)
+	s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": 1}))
+	from := func(client string) http.Header { return http.Header{"X-Forwarded-For": {client}} }
+	open := func(client string) (*http.Response, func()) {
+		req, _ := http.NewRequest(http.MethodGet, s.srv.URL+"/events", nil)
+		req.Header = from(client)
+		resp, err := s.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, func() { resp.Body.Close() }
+	}
+	var hogs []func()
+	for range 3 {
+		resp, closeIt := open("203.0.113.1")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream of the first client: %s", resp.Status)
+		}
+		hogs = append(hogs, closeIt)
+	}
+	refused, closeIt := open("203.0.113.1")
+	if refused.StatusCode == http.StatusOK {
+		closeIt()
+		t.Fatal("a fourth stream of one client was opened")
+	}
+	body, _ := io.ReadAll(refused.Body)
+	closeIt()
+	if refused.StatusCode != http.StatusTooManyRequests || refused.Header.Get("Retry-After") != "10" ||
+		refused.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("a fourth stream of one client: %s %v %s; want 429 with Retry-After", refused.Status, refused.Header, body)
+	}
+	if n := testutil.ToFloat64(s.metrics.clientLimited); n != 1 {
+		t.Errorf("result_sse_client_limited_total = %v", n)
+	}
+	// Another client still gets a stream, up to the instance's limit.
+	for i := range 3 {
+		resp, closeIt := open(fmt.Sprintf("203.0.113.%d", 2+i))
+		defer closeIt()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream of another client: %s", resp.Status)
+		}
+	}
+	if full, closeIt := open("203.0.113.9"); full.StatusCode != http.StatusServiceUnavailable {
+		closeIt()
+		t.Fatalf("a stream beyond the instance's limit: %s, want 503", full.Status)
+	} else {
+		closeIt()
+	}
+	// A closed stream gives its client room again.
+	hogs[0]()
+	testkit.Until(t, 10*time.Second, "the first client's closed stream to be counted out", func() error {
+		resp, closeIt := open("203.0.113.1")
+		defer closeIt()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s", resp.Status)
+		}
+		return nil
+	})
+	for _, h := range hogs[1:] {
+		h()
 	}
 }

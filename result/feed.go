@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/backoff"
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/postgres"
 	"github.com/jackc/pgx/v5"
@@ -77,7 +77,7 @@ func (f *feed) setReady(err error) {
 // Run listens until ctx is done, reconnecting with jittered exponential backoff whenever the
 // connection fails.
 func (f *feed) Run(ctx context.Context) {
-	delay := f.cfg.BackoffMin
+	wait := backoff.Backoff{Min: f.cfg.BackoffMin, Max: f.cfg.BackoffMax}
 	failures := 0
 	for {
 		listened, err := f.session(ctx, failures)
@@ -85,7 +85,8 @@ func (f *feed) Run(ctx context.Context) {
 			return
 		}
 		if listened {
-			delay, failures = f.cfg.BackoffMin, 0
+			wait.Reset()
+			failures = 0
 		}
 		failures++
 		f.metrics.reconnects.Inc()
@@ -97,12 +98,9 @@ func (f *feed) Run(ctx context.Context) {
 			level = slog.LevelWarn
 		}
 		f.log.Log(ctx, level, "tally listener has no postgres connection; reconnecting", "err", err, "failed_attempts", failures)
-		// Half the delay is random, so replicas that lost the database together do not return in
-		// lockstep.
-		if !sleep(ctx, delay/2+rand.N(delay/2+1)) {
+		if !wait.Wait(ctx) {
 			return
 		}
-		delay = min(delay*2, f.cfg.BackoffMax)
 	}
 }
 
@@ -165,18 +163,22 @@ func (f *feed) session(ctx context.Context, failures int) (listened bool, err er
 	}
 }
 
-// refresh queries the tally and publishes it.
+// refresh queries the tally and the votes per interval of the last minutes, and publishes them.
 func (f *feed) refresh(ctx context.Context, conn *pgx.Conn, th *throttle, trigger string) error {
 	th.ran(time.Now())
 	f.metrics.queries.WithLabelValues(trigger).Inc()
 	qctx, cancel := context.WithTimeout(ctx, f.cfg.QueryTimeout)
+	defer cancel()
 	t, err := postgres.Tally(qctx, conn, f.opts)
-	cancel()
+	var recent []postgres.BucketVotes
+	if err == nil {
+		recent, err = postgres.RecentVotes(qctx, conn, chartSince(time.Now()))
+	}
 	if err != nil {
 		f.metrics.queryErrors.Inc()
 		return err
 	}
-	if f.broker.Publish(t) {
+	if f.broker.Publish(t, recent...) {
 		f.metrics.tallyChanges.Inc()
 	}
 	f.setReady(nil)
@@ -214,17 +216,5 @@ func (f *feed) awaitSchema(ctx context.Context, conn *pgx.Conn) error {
 		if err != nil && !pgconn.Timeout(err) {
 			return fmt.Errorf("wait for schema: %w", err)
 		}
-	}
-}
-
-// sleep waits for d or until ctx is done; it reports whether the full d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

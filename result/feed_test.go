@@ -10,7 +10,7 @@ import (
 
 	"github.com/go-voting-app/voting-app/platform/ops"
 	"github.com/go-voting-app/voting-app/platform/postgres"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -21,14 +21,14 @@ import (
 // schema appears.
 func TestFeedWaitsForSchema(t *testing.T) {
 	t.Parallel()
-	dbURL := testenv.Postgres(t)
-	logs := &testenv.Logs{}
+	dbURL := testkit.Postgres(t)
+	logs := &testkit.Logs{}
 	cfg := defaultStackConfig()
 	cfg.log = quietLogTo(logs)
 	s := startStack(t, dbURL, cfg)
 	probe := ops.NewProbe(ops.Check{Name: "tally", Fn: s.feed.Ready})
 
-	eventually(t, 30*time.Second, "readiness to say the schema is missing", func() bool {
+	testkit.Eventually(t, 30*time.Second, "readiness to say the schema is missing", func() bool {
 		ok, checks := probe.Ready(context.Background())
 		return !ok && strings.Contains(checks["tally"], "schema not migrated yet")
 	})
@@ -50,7 +50,7 @@ func TestFeedWaitsForSchema(t *testing.T) {
 		t.Fatalf("tally after migration: %+v", got)
 	}
 	vote(t, db, "v1", "a")
-	eventually(t, 10*time.Second, "the vote to arrive", func() bool { return s.broker.Latest().Tally.Total == 1 })
+	testkit.Eventually(t, 10*time.Second, "the vote to arrive", func() bool { return s.broker.Latest().Tally.Total == 1 })
 
 	count := func(msg string) int {
 		n := 0
@@ -77,10 +77,10 @@ func TestFeedWaitsForSchema(t *testing.T) {
 // The service reads with a role that can only SELECT: it works with it, and that role cannot write.
 func TestFeedWithReadOnlyRole(t *testing.T) {
 	t.Parallel()
-	dbURL := testenv.Postgres(t)
+	dbURL := testkit.Postgres(t)
 	admin := migratedDB(t, dbURL)
 	ctx := context.Background()
-	role := testenv.UniqueName(t)
+	role := testkit.UniqueName(t)
 	if _, err := admin.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN PASSWORD 'reader-secret'; "+
 		"GRANT pg_read_all_data TO "+pgx.Identifier{role}.Sanitize()); err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestFeedWithReadOnlyRole(t *testing.T) {
 		t.Fatalf("tally read as %s: %+v", role, got)
 	}
 	vote(t, admin, "v2", "a")
-	eventually(t, 10*time.Second, "the change to reach the reader", func() bool { return s.broker.Latest().Tally.Total == 2 })
+	testkit.Eventually(t, 10*time.Second, "the change to reach the reader", func() bool { return s.broker.Latest().Tally.Total == 2 })
 
 	reader, err := pgx.Connect(ctx, readerURL)
 	if err != nil {
@@ -126,7 +126,7 @@ func TestFeedWithReadOnlyRole(t *testing.T) {
 // Whatever the role may do, the feed's own connection runs read-only transactions.
 func TestFeedConnectionIsReadOnly(t *testing.T) {
 	t.Parallel()
-	dbURL := testenv.Postgres(t)
+	dbURL := testkit.Postgres(t)
 	migratedDB(t, dbURL) // as the superuser
 	cc, err := feedConnConfig(postgres.Config{URL: dbURL})
 	if err != nil {
@@ -154,7 +154,7 @@ func TestFeedConnectionIsReadOnly(t *testing.T) {
 // restart the feed reconnects, re-queries, and updates flow again to a browser that stayed.
 func TestFeedSurvivesPostgresRestart(t *testing.T) {
 	t.Parallel()
-	pg := testenv.StartPostgres(t)
+	pg := testkit.StartPostgres(t)
 	dbURL := pg.URL(t)
 	db := migratedDB(t, dbURL)
 	vote(t, db, "v1", "a")
@@ -164,7 +164,7 @@ func TestFeedSurvivesPostgresRestart(t *testing.T) {
 	c.waitTotal(t, 1)
 
 	pg.Stop(t)
-	eventually(t, 30*time.Second, "readiness to fail", func() bool { return s.feed.Ready(context.Background()) != nil })
+	testkit.Eventually(t, 30*time.Second, "readiness to fail", func() bool { return s.feed.Ready(context.Background()) != nil })
 	pg.Start(t)
 
 	// Written possibly before the listener is back: either its notification or the query after
@@ -188,7 +188,7 @@ func TestFeedSurvivesPostgresRestart(t *testing.T) {
 // announces) is picked up by the periodic re-check.
 func TestFeedRecheckCatchesMissedChange(t *testing.T) {
 	t.Parallel()
-	dbURL := testenv.Postgres(t)
+	dbURL := testkit.Postgres(t)
 	db := migratedDB(t, dbURL)
 	cfg := defaultStackConfig()
 	cfg.feed.Recheck = 100 * time.Millisecond
@@ -197,7 +197,7 @@ func TestFeedRecheckCatchesMissedChange(t *testing.T) {
 	if _, err := db.Exec(context.Background(), `INSERT INTO vote_totals (vote, votes) VALUES ('a', 5)`); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the re-check to find the change", func() bool { return s.broker.Latest().Tally.Total == 5 })
+	testkit.Eventually(t, 10*time.Second, "the re-check to find the change", func() bool { return s.broker.Latest().Tally.Total == 5 })
 	if q := s.queries(); q[triggerRecheck] < 1 || q[triggerNotify] != 0 {
 		t.Fatalf("queries %v: want re-checks and no notify", q)
 	}

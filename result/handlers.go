@@ -1,12 +1,12 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/web"
 )
@@ -15,13 +15,13 @@ import (
 // placeholders, a notice) with 503, and the script fills it in when the stream delivers one.
 func handlePage(log *slog.Logger, opts ballot.Options, b *broker, u *ui) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v := newPageView(opts, b.Latest())
+		v := newPageView(opts, b.Latest(), time.Now())
 		v.EventsURL = "/events"
-		v.StyleURL = u.staticURL(styleFile)
-		v.ScriptURL = u.staticURL(scriptFile)
+		v.StyleURL = u.assets.Path(styleFile)
+		v.ScriptURL = u.assets.Path(scriptFile)
 		body, err := u.render(v)
 		if err != nil {
-			respondText(log, w, r, err)
+			web.Problems(problems).Respond(log, w, r, err)
 			return
 		}
 		status := http.StatusOK
@@ -36,22 +36,13 @@ func handlePage(log *slog.Logger, opts ballot.Options, b *broker, u *ui) http.Ha
 	}
 }
 
-// handleStatic serves the embedded style sheet and script.
-func handleStatic(u *ui) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !u.serveStatic(w, r, chi.URLParam(r, "name")) {
-			http.NotFound(w, r)
-		}
-	}
-}
-
 // handleResults returns the tally as JSON: the document every SSE event carries, encoded once per
 // change rather than once per request.
 func handleResults(log *slog.Logger, b *broker) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s := b.Latest()
 		if s == nil {
-			respondJSON(log, w, r, errNoTally)
+			web.Problems(problems).Respond(log, w, r, errNoTally)
 			return
 		}
 		etag := `"` + s.ID + `"`
@@ -69,9 +60,10 @@ func handleResults(log *slog.Logger, b *broker) http.HandlerFunc {
 
 // streamConfig tunes /events.
 type streamConfig struct {
-	Heartbeat    time.Duration // comment line interval that keeps proxies from closing an idle stream (SSE_HEARTBEAT_INTERVAL)
-	WriteTimeout time.Duration // bound on one write: a browser that stops reading is dropped after it
-	Retry        time.Duration // reconnect delay told to browsers; each stream gets it plus up to as much again at random
+	Clients      web.ClientAddrs // how a stream's client is told apart, for SSE_MAX_STREAMS_PER_CLIENT
+	Heartbeat    time.Duration   // comment line interval that keeps proxies from closing an idle stream (SSE_HEARTBEAT_INTERVAL)
+	WriteTimeout time.Duration   // bound on one write: a browser that stops reading is dropped after it
+	Retry        time.Duration   // reconnect delay told to browsers; each stream gets it plus up to as much again at random
 }
 
 // handleEvents streams the tally as Server-Sent Events: the current tally at once (also to a
@@ -85,10 +77,14 @@ func handleEvents(log *slog.Logger, b *broker, m *metrics, cfg streamConfig) htt
 			setStreamHeaders(w.Header())
 			return
 		}
-		sub, err := b.Subscribe()
+		sub, err := b.Subscribe(cfg.Clients.Of(r))
 		if err != nil {
-			m.rejected.Inc()
-			respondText(log, w, r, err)
+			if errors.Is(err, errClientHasTooMany) {
+				m.clientLimited.Inc()
+			} else {
+				m.rejected.Inc()
+			}
+			web.Problems(problems).Respond(log, w, r, err)
 			return
 		}
 		defer b.Unsubscribe(sub)
@@ -136,14 +132,6 @@ func handleEvents(log *slog.Logger, b *broker, m *metrics, cfg streamConfig) htt
 				}
 			}
 		}
-	}
-}
-
-// writeJSON writes v with status. A failed write means the client went away; there is nobody left
-// to tell.
-func writeJSON[T any](log *slog.Logger, w http.ResponseWriter, r *http.Request, status int, v T) {
-	if err := web.Encode(w, status, v); err != nil {
-		log.DebugContext(r.Context(), "write response", "err", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,8 +18,8 @@ import (
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/postgres"
 	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"github.com/go-voting-app/voting-app/platform/web"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 		n, _ := strconv.Atoi(os.Getenv(envStreamsCount))
 		os.Exit(runStreams(base, n, os.Stdout))
 	}
-	testenv.Main(m)
+	testkit.Main(m)
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -53,13 +54,18 @@ type stack struct {
 	broker  *broker
 	feed    *feed
 	srv     *httptest.Server
+	ui      *ui
 }
 
 type stackConfig struct {
 	feed       feedConfig
 	stream     streamConfig
 	maxStreams int
+	perClient  int // streams per client address; 0 for no limit
 	log        *slog.Logger
+	// sendBuffer, when set, is the kernel send buffer of every connection the server accepts:
+	// small, so that a client which stops reading blocks the server's writes within a few events.
+	sendBuffer int
 }
 
 func defaultStackConfig() stackConfig {
@@ -83,17 +89,21 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg)
-	b := newBroker(cfg.maxStreams, m)
+	b := newBroker(cfg.maxStreams, cfg.perClient, m)
 	u, err := loadUI()
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := testOptions(t)
-	srv := httptest.NewServer(newServer(cfg.log, web.NewMetrics(reg), m, opts, b, u, cfg.stream))
+	srv := httptest.NewUnstartedServer(newServer(cfg.log, web.NewMetrics(reg), m, opts, b, u, cfg.stream))
+	if cfg.sendBuffer > 0 {
+		srv.Listener = smallSendBuffers{srv.Listener.(*net.TCPListener), cfg.sendBuffer}
+	}
+	srv.Start()
 	// Cleanups run last-in first-out: the broker ends the streams, then the server can close.
 	t.Cleanup(srv.Close)
 	t.Cleanup(b.Close)
-	return &stack{opts: opts, metrics: m, broker: b, srv: srv}
+	return &stack{opts: opts, metrics: m, broker: b, srv: srv, ui: u}
 }
 
 // startStack adds a running feed on the database at dbURL.
@@ -118,7 +128,7 @@ func startStack(t testing.TB, dbURL string, cfg stackConfig) *stack {
 // waitReady polls the feed until it serves a tally.
 func (s *stack) waitReady(t testing.TB) {
 	t.Helper()
-	eventually(t, 30*time.Second, "feed ready", func() bool { return s.feed.Ready(context.Background()) == nil })
+	testkit.Eventually(t, 30*time.Second, "feed ready", func() bool { return s.feed.Ready(context.Background()) == nil })
 }
 
 func (s *stack) queries() map[string]float64 {
@@ -135,18 +145,6 @@ func (s *stack) totalQueries() float64 {
 		n += v
 	}
 	return n
-}
-
-// eventually polls cond every 10 ms until it holds, failing the test after timeout.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // migratedDB returns a pool on a new, migrated test database.
@@ -317,4 +315,18 @@ func (c *sseClient) close() { c.resp.Body.Close() }
 // quietLogTo logs JSON at debug level into w, for tests that read the log.
 func quietLogTo(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// smallSendBuffers gives every accepted connection a send buffer of the given size.
+type smallSendBuffers struct {
+	*net.TCPListener
+	size int
+}
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.TCPListener.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	return c, c.SetWriteBuffer(l.size)
 }

@@ -13,6 +13,7 @@ const (
 type metrics struct {
 	clients        prometheus.Gauge
 	rejected       prometheus.Counter
+	clientLimited  prometheus.Counter
 	eventsSent     prometheus.Counter
 	updatesDropped prometheus.Counter
 	queries        *prometheus.CounterVec
@@ -32,6 +33,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "result_sse_rejected_total",
 			Help: "Streams refused with 503 because the instance already held SSE_MAX_STREAMS.",
+		}),
+		clientLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "result_sse_client_limited_total",
+			Help: "Streams refused with 429 because their client address already held SSE_MAX_STREAMS_PER_CLIENT.",
 		}),
 		eventsSent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "result_sse_events_sent_total",
@@ -69,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, t := range []string{triggerNotify, triggerRecheck, triggerConnect} {
 		m.queries.WithLabelValues(t) // export zeros, so rate() works from the first scrape
 	}
-	reg.MustRegister(m.clients, m.rejected, m.eventsSent, m.updatesDropped, m.queries, m.queryErrors,
+	reg.MustRegister(m.clients, m.rejected, m.clientLimited, m.eventsSent, m.updatesDropped, m.queries, m.queryErrors,
 		m.notifications, m.coalesced, m.tallyChanges, m.reconnects)
 	return m
 }

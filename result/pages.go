@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strconv"
+
 	g "maragu.dev/gomponents"
 	h "maragu.dev/gomponents/html"
 )
@@ -30,6 +32,8 @@ func resultsPage(v pageView) g.Node {
 				)),
 				h.Ul(h.Class("tally"), g.Map(v.Options, optionItem)),
 				h.P(h.Class("summary"), h.Data("field", "summary"), g.Text(v.Summary)),
+				h.P(h.Class("lead"), h.Data("field", "lead"), g.Text(v.Lead)),
+				chart(v.Options, v.Chart),
 				h.P(h.Class("status"), h.ID("status"), h.Role("status")),
 				h.P(h.Class("visually-hidden"), h.ID("announce"), h.Aria("live", "polite")),
 				h.NoScript(h.P(h.Class("hint"),
@@ -56,4 +60,61 @@ func optionItem(o optionView) g.Node {
 			h.Div(h.Class("bar "+o.BarClass), h.Data("field", "bar")),
 		),
 	)
+}
+
+// chart is the live chart: an inline SVG of the votes per option in each interval of the last
+// minutes, drawn by the server so that it shows without JavaScript, redrawn by results.js on every
+// event and as time passes. Colours and sizes come from style.css through classes (the CSP allows
+// no inline style); each column carries its numbers in data attributes.
+func chart(opts []optionView, c chartView) g.Node {
+	return h.Figure(h.Class("chart"), h.ID("chart"),
+		h.Data("server-time", strconv.FormatInt(c.ServerTime, 10)),
+		h.Data("interval", strconv.Itoa(c.IntervalSecs)), h.Data("window", strconv.Itoa(c.WindowSecs)),
+		g.El("svg", g.Attr("viewBox", "0 0 "+strconv.Itoa(c.Width)+" "+strconv.Itoa(c.Height)),
+			g.Attr("preserveAspectRatio", "none"), h.Role("img"), h.Aria("label", c.Caption),
+			g.Attr("data-field", "plot"),
+			g.Map(c.Columns, func(col columnView) g.Node {
+				attrs := []g.Node{g.Attr("data-start", col.Start)}
+				for _, o := range opts {
+					attrs = append(attrs, g.Attr("data-"+o.Key, strconv.FormatInt(col.Votes[o.Key], 10)))
+				}
+				return g.El("g", append(attrs, g.Map(col.Bars, func(b barView) g.Node {
+					return g.El("rect", h.Class(b.Class), g.Attr("x", b.X), g.Attr("y", b.Y),
+						g.Attr("width", b.W), g.Attr("height", b.H))
+				}))...)
+			}),
+		),
+		h.Div(h.Class("axis"), h.Aria("hidden", "true"),
+			h.Span(g.Text(strconv.Itoa(c.WindowSecs/60)+" min ago")),
+			h.Span(h.Data("field", "peak"), g.Text(peakText(c.Peak, c.IntervalSecs))),
+			h.Span(g.Text("now")),
+		),
+		h.FigCaption(
+			h.Ul(h.Class("legend"), h.Aria("hidden", "true"), g.Map(indexed(opts), func(o indexedOption) g.Node {
+				return h.Li(h.Span(h.Class("swatch col-"+strconv.Itoa(o.i%3+1))), g.Text(" "+o.Label))
+			})),
+			h.P(h.Data("field", "caption"), g.Text(c.Caption)),
+		),
+	)
+}
+
+// peakText labels the chart's scale: the tallest bar.
+func peakText(peak int64, intervalSecs int) string {
+	if peak == 0 {
+		return "no votes in this time"
+	}
+	return "top: " + strconv.FormatInt(peak, 10) + " per " + strconv.Itoa(intervalSecs) + " s"
+}
+
+type indexedOption struct {
+	optionView
+	i int
+}
+
+func indexed(opts []optionView) []indexedOption {
+	out := make([]indexedOption, len(opts))
+	for i, o := range opts {
+		out[i] = indexedOption{o, i}
+	}
+	return out
 }

@@ -17,23 +17,16 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 // newServer returns the public router: the whole surface of the service on one screen. The ops
 // endpoints (/livez, /readyz, /metrics) are on the ops server.
 func newServer(log *slog.Logger, hm *web.Metrics, m *metrics, opts ballot.Options, b *broker, u *ui, sc streamConfig) http.Handler {
+	fail := func(err error) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { web.Problems(problems).Respond(log, w, r, err) }
+	}
 	r := chi.NewRouter()
-	r.Use(web.Instrument(log, hm), web.Recover(log), securityHeaders, web.HeadAsGet)
+	r.Use(web.Instrument(log, hm), web.Recover(log), web.SecurityHeaders(contentSecurityPolicy), web.HeadAsGet)
+	r.NotFound(fail(web.ErrNotFound))
+	r.MethodNotAllowed(fail(web.ErrMethodNotAllowed))
 	r.Get("/", handlePage(log, opts, b, u))
 	r.Get("/events", handleEvents(log, b, m, sc))
 	r.Get("/api/results", handleResults(log, b))
-	r.Get("/static/{name}", handleStatic(u))
+	r.Get("/static/{name}", u.assets.Serve(fail(web.ErrNotFound)).ServeHTTP)
 	return r
-}
-
-// securityHeaders sets the headers every response carries.
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		next.ServeHTTP(w, r)
-	})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/postgres"
 )
 
 func get(t *testing.T, url string, header http.Header) (*http.Response, string) {
@@ -49,7 +50,7 @@ func TestPageShowsTally(t *testing.T) {
 		`data-field="percent">67%<`, `data-field="votes">2 votes<`, `class="bar w-67"`,
 		`data-field="summary">3 votes<`,
 		`aria-live="polite"`, `role="status"`, `aria-hidden="true"`,
-		`href="/static/style.css?v=`, `src="/static/results.js?v=`, `data-events="/events"`,
+		`href="/static/style.`, `src="/static/results.`, `data-events="/events"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s", want)
@@ -72,7 +73,7 @@ func TestPageEscapesLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := u.render(newPageView(opts, newSnapshot(ballot.NewTally(opts, map[string]int64{"a": 1}))))
+	page, err := u.render(newPageView(opts, newSnapshot(ballot.NewTally(opts, map[string]int64{"a": 1}), nil), time.Now()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func TestHead(t *testing.T) {
 		{"/", "text/html; charset=utf-8"},
 		{"/api/results", "application/json"},
 		{"/events", "text/event-stream"},
-		{"/static/style.css", "text/css; charset=utf-8"},
+		{"/static/style.000000000000.css", "text/css; charset=utf-8"},
 	} {
 		resp, err := c.Head(s.srv.URL + tt.path)
 		if err != nil {
@@ -155,12 +156,21 @@ func TestAPIResults(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("before the first tally: %s", resp.Status)
 	}
-	var problem struct{ Error string }
-	if err := json.Unmarshal([]byte(body), &problem); err != nil || problem.Error == "" {
-		t.Fatalf("error body %q: %v", body, err)
+	var problem struct {
+		Status   int
+		Detail   string
+		Instance string
+	}
+	if err := json.Unmarshal([]byte(body), &problem); err != nil || problem.Status != 503 || problem.Detail == "" ||
+		problem.Instance != "/api/results" || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("error body %q (%s): %v", body, resp.Header.Get("Content-Type"), err)
 	}
 
-	s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": 3, "b": 1}))
+	at := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	s.broker.Publish(ballot.NewTally(s.opts, map[string]int64{"a": 3, "b": 1}),
+		postgres.BucketVotes{Start: at, Option: "a", Votes: 2}, postgres.BucketVotes{Start: at, Option: "b", Votes: 1},
+		postgres.BucketVotes{Start: at.Add(10 * time.Second), Option: "a", Votes: 1},
+		postgres.BucketVotes{Start: at.Add(10 * time.Second), Option: "zz", Votes: 7}) // not on the ballot
 	resp, body = get(t, s.srv.URL+"/api/results", nil)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("%s %s", resp.Status, resp.Header.Get("Content-Type"))
@@ -176,6 +186,19 @@ func TestAPIResults(t *testing.T) {
 		},
 		"total":   4.0,
 		"summary": "4 votes",
+		"lead": map[string]any{
+			"text": "Too close to call. Lead: Tea, by 50.0 points over Coffee (95% interval -39.9 to 90.9); " +
+				"the chance it holds is 81.3%.",
+			"leader": "a", "margin": 50.0, "low": -39.87163148351962, "high": 90.88254783805989,
+			"significant": false, "probability": 0.8125,
+		},
+		"recent": map[string]any{
+			"interval_seconds": 10.0, "window_seconds": 300.0,
+			"buckets": []any{
+				map[string]any{"start": "2026-12-03T12:00:00Z", "votes": map[string]any{"a": 2.0, "b": 1.0}},
+				map[string]any{"start": "2026-12-03T12:00:10Z", "votes": map[string]any{"a": 1.0}},
+			},
+		},
 	}
 	gotJSON, _ := json.Marshal(got)
 	wantJSON, _ := json.Marshal(want)
@@ -203,9 +226,10 @@ func TestStaticFiles(t *testing.T) {
 		path, ctype, cache string
 		status             int
 	}{
-		{u.staticURL(styleFile), "text/css; charset=utf-8", "public, max-age=31536000, immutable", 200},
-		{u.staticURL(scriptFile), "text/javascript; charset=utf-8", "public, max-age=31536000, immutable", 200},
-		{"/static/style.css", "text/css; charset=utf-8", "no-cache", 200},
+		{u.assets.Path(styleFile), "text/css; charset=utf-8", "public, max-age=31536000, immutable", 200},
+		{u.assets.Path(scriptFile), "text/javascript; charset=utf-8", "public, max-age=31536000, immutable", 200},
+		{"/static/style.000000000000.css", "text/css; charset=utf-8", "no-cache", 200},
+		{"/static/style.css", "", "", 404},
 		{"/static/page.html", "", "", 404},
 		{"/static/..%2fmain.go", "", "", 404},
 	}

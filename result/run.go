@@ -24,8 +24,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		env.String("OPTION_A", ballot.DefaultLabelA),
 		env.String("OPTION_B", ballot.DefaultLabelB),
 	)
-	// The service holds one connection of its own: the listener, which also runs the tally query.
-	dbConfig := postgres.ConfigFromEnv(env, "result", 1)
+	// The service holds one connection of its own, no pool: the listener, which also runs the tally
+	// query.
+	dbConfig := postgres.ConfigFromEnv(env, "result", 0)
 	feedCfg := feedConfig{
 		MinInterval:  env.Duration("TALLY_MIN_INTERVAL", 250*time.Millisecond, 10*time.Millisecond, 10*time.Second),
 		Recheck:      env.Duration("TALLY_RECHECK_INTERVAL", 10*time.Second, time.Second, time.Hour),
@@ -34,13 +35,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		BackoffMin:   250 * time.Millisecond,
 		BackoffMax:   15 * time.Second,
 	}
+	// As in the vote service: behind a proxy, the client is named by the proxy's header.
+	addrs, addrsErr := web.ParseClientAddrs(env.String("TRUSTED_PROXIES", ""), env.String("CLIENT_IP_HEADER", "X-Forwarded-For"))
 	streamCfg := streamConfig{
+		Clients:      addrs,
 		Heartbeat:    env.Duration("SSE_HEARTBEAT_INTERVAL", 15*time.Second, time.Second, 5*time.Minute),
 		WriteTimeout: 10 * time.Second,
 		Retry:        2 * time.Second,
 	}
 	maxStreams := env.Int("SSE_MAX_STREAMS", 10_000, 1, 1_000_000)
-	if err := errors.Join(env.Err(), optsErr); err != nil {
+	// A page holds one stream; a household behind one address a few. 16 each leaves room for that
+	// and keeps one client from shutting everyone else out of live updates.
+	perClient := env.Int("SSE_MAX_STREAMS_PER_CLIENT", 16, 0, 1_000_000)
+	if err := errors.Join(env.Err(), optsErr, addrsErr); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	if feedCfg.Recheck < feedCfg.MinInterval {
@@ -58,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"tally_recheck_interval", feedCfg.Recheck.String(),
 		"sse_heartbeat_interval", streamCfg.Heartbeat.String(),
 		"sse_max_streams", maxStreams,
+		"sse_max_streams_per_client", perClient,
+		"clients", addrs,
 	)
 
 	connConfig, err := feedConnConfig(dbConfig)
@@ -72,7 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := ops.NewRegistry("result")
 	httpMetrics := web.NewMetrics(reg)
 	m := newMetrics(reg)
-	b := newBroker(maxStreams, m)
+	b := newBroker(maxStreams, perClient, m)
 	f := newFeed(log, connConfig, opts, b, m, feedCfg)
 	probe := ops.NewProbe(ops.Check{Name: "tally", Fn: f.Ready})
 

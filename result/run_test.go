@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 )
 
 // TestRun starts the whole program on free ports against a real database, uses every endpoint,
 // then stops it while a browser is still streaming.
 func TestRun(t *testing.T) {
 	t.Parallel()
-	dbURL := testenv.Postgres(t)
+	dbURL := testkit.Postgres(t)
 	db := migratedDB(t, dbURL)
 	vote(t, db, "v1", "a")
 
@@ -29,7 +29,7 @@ func TestRun(t *testing.T) {
 		"SHUTDOWN_TIMEOUT":   "1m",
 		"LOG_LEVEL":          "debug",
 	}
-	logs := &testenv.Logs{}
+	logs := &testkit.Logs{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -37,7 +37,7 @@ func TestRun(t *testing.T) {
 
 	base := "http://" + logs.WaitAddr(t, "http")
 	opsBase := "http://" + logs.WaitAddr(t, "ops")
-	eventually(t, 30*time.Second, "/readyz to answer 200", func() bool {
+	testkit.Eventually(t, 30*time.Second, "/readyz to answer 200", func() bool {
 		resp, err := http.Get(opsBase + "/readyz")
 		if err != nil {
 			return false
@@ -121,7 +121,7 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := run(context.Background(), nil, func(k string) string { return tt.env[k] }, &testenv.Logs{}, &testenv.Logs{})
+			err := run(context.Background(), nil, func(k string) string { return tt.env[k] }, &testkit.Logs{}, &testkit.Logs{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("run: %v, want an error about %s", err, tt.want)
 			}

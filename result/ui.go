@@ -2,16 +2,15 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"fmt"
-	"net/http"
+	"io/fs"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/web"
 )
 
 // assetFS holds the files served under /static/; the page itself is pages.go.
@@ -21,13 +20,7 @@ var assetFS embed.FS
 
 // ui is the static files the page links to, loaded once at start.
 type ui struct {
-	static map[string]staticFile // by file name
-}
-
-type staticFile struct {
-	body    []byte
-	ctype   string
-	version string // content hash, in the file's URL and as its ETag
+	assets *web.Assets
 }
 
 // Files served under /static/.
@@ -37,29 +30,15 @@ const (
 )
 
 func loadUI() (*ui, error) {
-	u := &ui{static: make(map[string]staticFile)}
-	for name, ctype := range map[string]string{
-		styleFile:  "text/css; charset=utf-8",
-		scriptFile: "text/javascript; charset=utf-8",
-	} {
-		body, err := assetFS.ReadFile("assets/" + name)
-		if err != nil {
-			return nil, fmt.Errorf("static file: %w", err)
-		}
-		sum := sha256.Sum256(body)
-		u.static[name] = staticFile{
-			body:    body,
-			ctype:   ctype,
-			version: hex.EncodeToString(sum[:6]),
-		}
+	static, err := fs.Sub(assetFS, "assets")
+	if err != nil {
+		return nil, err
 	}
-	return u, nil
-}
-
-// staticURL names a file with its content hash, so browsers may cache it for good and still fetch
-// a changed file after a deploy.
-func (u *ui) staticURL(name string) string {
-	return "/static/" + name + "?v=" + u.static[name].version
+	a, err := web.NewAssets(static, "/static/")
+	if err != nil {
+		return nil, err
+	}
+	return &ui{assets: a}, nil
 }
 
 // pageView is what the page shows.
@@ -68,6 +47,8 @@ type pageView struct {
 	Ready     bool   // a tally is known; otherwise the numbers are placeholders
 	Options   []optionView
 	Summary   string
+	Lead      string // the lead in plain words
+	Chart     chartView
 	EventsURL string
 	StyleURL  string
 	ScriptURL string
@@ -81,9 +62,10 @@ type optionView struct {
 	BarClass string // "w-37": a width class from style.css
 }
 
-// newPageView lays the latest tally (nil before the first one) over the ballot. Options come from
-// the ballot, not from the tally, so the labels show even before the database answers.
-func newPageView(opts ballot.Options, s *snapshot) pageView {
+// newPageView lays the latest standing (nil before the first one) over the ballot, as of now.
+// Options come from the ballot, not from the tally, so the labels show even before the database
+// answers.
+func newPageView(opts ballot.Options, s *snapshot, now time.Time) pageView {
 	labels := make([]string, len(opts))
 	v := pageView{Ready: s != nil, Options: make([]optionView, len(opts))}
 	for i, o := range opts {
@@ -93,6 +75,7 @@ func newPageView(opts ballot.Options, s *snapshot) pageView {
 	v.Title = strings.Join(labels, " vs ")
 	if s == nil {
 		v.Summary = "Waiting for the first results…"
+		v.Chart = newChartView(opts, newRecentVotes(opts, nil), now)
 		return v
 	}
 	for i, o := range opts {
@@ -107,6 +90,8 @@ func newPageView(opts ballot.Options, s *snapshot) pageView {
 		}
 	}
 	v.Summary = s.Tally.Summary()
+	v.Lead = s.Lead.Text
+	v.Chart = newChartView(opts, s.Recent, now)
 	return v
 }
 
@@ -118,23 +103,4 @@ func (u *ui) render(v pageView) ([]byte, error) {
 		return nil, fmt.Errorf("render page: %w", err)
 	}
 	return buf.Bytes(), nil
-}
-
-// serveStatic answers /static/{name}. A request that names the current version may be cached for
-// a year; any other must revalidate (the ETag makes that a 304).
-func (u *ui) serveStatic(w http.ResponseWriter, r *http.Request, name string) bool {
-	f, ok := u.static[name]
-	if !ok {
-		return false
-	}
-	h := w.Header()
-	h.Set("Content-Type", f.ctype)
-	h.Set("ETag", `"`+f.version+`"`)
-	if r.URL.Query().Get("v") == f.version {
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		h.Set("Cache-Control", "no-cache")
-	}
-	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))
-	return true
 }

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 )
@@ -35,9 +36,9 @@ func TestPageView(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var s *snapshot
 			if tt.votes != nil {
-				s = newSnapshot(ballot.NewTally(opts, tt.votes))
+				s = newSnapshot(ballot.NewTally(opts, tt.votes), nil)
 			}
-			v := newPageView(opts, s)
+			v := newPageView(opts, s, time.Now())
 			if v.Title != "Tea vs Coffee" {
 				t.Errorf("title %q", v.Title)
 			}
@@ -59,11 +60,11 @@ func TestPageView(t *testing.T) {
 
 // The page sets bar widths with the classes w-0 … w-100, so the style sheet must define every one.
 func TestStyleSheetHasEveryWidthClass(t *testing.T) {
-	u, err := loadUI()
+	body, err := assetFS.ReadFile("assets/" + styleFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	css := string(u.static[styleFile].body)
+	css := string(body)
 	for p := range 101 {
 		rule := `\.w-` + strconv.Itoa(p) + ` \{ width: ` + strconv.Itoa(p) + `%; \}`
 		if !regexp.MustCompile(rule).MatchString(css) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/queue"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 )
 
 // endless is a request body that never ends, counting what is read of it.
@@ -87,7 +87,7 @@ func TestVoteWithBadCookieCountsUnderFreshID(t *testing.T) {
 			if len(entries) != before+1 {
 				t.Fatalf("stream grew by %d entries, want 1", len(entries)-before)
 			}
-			got := entries[len(entries)-1].Values[ballot.FieldVoter]
+			got := entries[len(entries)-1].Values[queue.FieldVoter]
 			if issued == nil || got != issued.Value {
 				t.Errorf("the entry's voter %v is not the id issued in the response", got)
 			}
@@ -97,7 +97,7 @@ func TestVoteWithBadCookieCountsUnderFreshID(t *testing.T) {
 
 // Headers beyond the server's limit (16 KiB) are refused before any handler runs.
 func TestRunRefusesHugeHeaders(t *testing.T) {
-	redisURL, prefix := testenv.Redis(t)
+	redisURL, prefix := testkit.Redis(t)
 	env := map[string]string{
 		"HTTP_ADDR":   "127.0.0.1:0",
 		"OPS_ADDR":    "127.0.0.1:0",
@@ -105,7 +105,7 @@ func TestRunRefusesHugeHeaders(t *testing.T) {
 		"VOTE_STREAM": prefix + "votes",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &testenv.Logs{}
+	logs := &testkit.Logs{}
 	stopped := make(chan error, 1)
 	go func() { stopped <- run(ctx, []string{"vote"}, func(k string) string { return env[k] }, logs, logs) }()
 	t.Cleanup(func() {

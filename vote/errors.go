@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-voting-app/voting-app/platform/web"
 )
 
 // kind is what went wrong with a request, in the terms the response needs.
@@ -64,15 +66,17 @@ var failureReasons = []string{
 	reasonRateLimited, reasonUnavailable, reasonInternal,
 }
 
-// outcome is what an error becomes for the client.
+// outcome is what an error becomes for the client: the problem document (the API's answer, and
+// the status, message and Retry-After of the HTML page), the page's heading, and the reason that
+// labels vote_failures_total (empty for errors that are not failed votes).
 type outcome struct {
-	status int
-	title  string // heading of the error page
-	msg    string // what happened and what to do
-	reason string // for vote_failures_total; empty for errors that are not failed votes
-	// retryAfter is the Retry-After header in seconds, when the client may try again later; 0
-	// for none.
-	retryAfter int
+	web.Problem
+	heading string
+	reason  string
+}
+
+func newOutcome(status int, heading, msg, reason string) outcome {
+	return outcome{Problem: web.NewProblem(status, msg), heading: heading, reason: reason}
 }
 
 // classify is the one place that maps errors to statuses and messages.
@@ -80,64 +84,55 @@ func classify(err error) outcome {
 	if re, ok := errors.AsType[*requestError](err); ok {
 		switch re.kind {
 		case kindBadOption:
-			return outcome{status: http.StatusBadRequest, title: "Vote not counted", msg: re.msg, reason: reasonBadOption}
+			return newOutcome(http.StatusBadRequest, "Vote not counted", re.msg, reasonBadOption)
 		case kindMalformed:
-			return outcome{status: http.StatusBadRequest, title: "Vote not counted", msg: re.msg, reason: reasonBadRequest}
+			return newOutcome(http.StatusBadRequest, "Vote not counted", re.msg, reasonBadRequest)
 		case kindTooLarge:
-			return outcome{status: http.StatusRequestEntityTooLarge, title: "Vote not counted", msg: re.msg, reason: reasonTooLarge}
+			return newOutcome(http.StatusRequestEntityTooLarge, "Vote not counted", re.msg, reasonTooLarge)
 		case kindMediaType:
-			return outcome{status: http.StatusUnsupportedMediaType, title: "Vote not counted", msg: re.msg, reason: reasonMediaType}
+			return newOutcome(http.StatusUnsupportedMediaType, "Vote not counted", re.msg, reasonMediaType)
 		case kindCrossOrigin:
-			return outcome{status: http.StatusForbidden, title: "Vote refused", msg: re.msg, reason: reasonCrossOrigin}
+			return newOutcome(http.StatusForbidden, "Vote refused", re.msg, reasonCrossOrigin)
 		case kindNotFound:
-			return outcome{status: http.StatusNotFound, title: "Page not found", msg: re.msg}
+			return newOutcome(http.StatusNotFound, "Page not found", re.msg, "")
 		}
 	}
 	if rl, ok := errors.AsType[*rateLimitedError](err); ok {
+		o := newOutcome(http.StatusTooManyRequests, "Too many votes",
+			"Too many votes came from your address in a short time, so this one was not counted. Wait a moment and vote again; only your last vote counts.",
+			reasonRateLimited)
 		// Whole seconds, rounded up and at least one: a client that waits as told is let through.
-		secs := max(1, int(math.Ceil(rl.wait.Seconds())))
-		return outcome{status: http.StatusTooManyRequests, title: "Too many votes",
-			msg:    "Too many votes came from your address in a short time, so this one was not counted. Wait a moment and vote again; only your last vote counts.",
-			reason: reasonRateLimited, retryAfter: secs}
+		o.RetryAfter = max(1, int(math.Ceil(rl.wait.Seconds())))
+		return o
 	}
 	if _, ok := errors.AsType[*unavailableError](err); ok {
-		return outcome{status: http.StatusServiceUnavailable, title: "Voting is briefly unavailable",
-			msg:    "Your vote may not have been recorded. Please vote again in a few seconds; only your last vote counts.",
-			reason: reasonUnavailable, retryAfter: queueRetryAfter}
+		o := newOutcome(http.StatusServiceUnavailable, "Voting is briefly unavailable",
+			"Your vote may not have been recorded. Please vote again in a few seconds; only your last vote counts.",
+			reasonUnavailable)
+		o.RetryAfter = queueRetryAfter
+		return o
 	}
-	return outcome{status: http.StatusInternalServerError, title: "Something went wrong",
-		msg: "Your vote may not have been recorded. Please try again.", reason: reasonInternal}
+	return newOutcome(http.StatusInternalServerError, "Something went wrong",
+		"Your vote may not have been recorded. Please try again.", reasonInternal)
 }
 
-// fail answers a request that failed with err: a problem+json document under /api/, an HTML page
-// elsewhere. Failures of our own (5xx) are logged here, once; the client sees only the message.
+// fail answers a request that failed with err: a problem document under /api/ and for static
+// files, an HTML page for the pages people open. Failures of our own (5xx) are logged here, once;
+// the client sees only the message.
 func (s *site) fail(w http.ResponseWriter, r *http.Request, err error) {
 	o := classify(err)
-	if o.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(o.retryAfter))
-	}
 	switch {
-	case o.status == http.StatusServiceUnavailable:
+	case o.Status == http.StatusServiceUnavailable:
 		s.log.Warn("vote not recorded", "err", err)
-	case o.status >= 500:
+	case o.Status >= 500:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if strings.HasPrefix(r.URL.Path, "/api/") {
-		writeProblem(w, o)
+	if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/static/") {
+		web.WriteProblem(w, r, o.Problem)
 		return
 	}
-	s.page(w, o.status, errorPage(s.frame, errorView{Title: o.title, Message: o.msg}))
-}
-
-// writeProblem writes an RFC 9457 problem document.
-func writeProblem(w http.ResponseWriter, o outcome) {
-	type problem struct {
-		Type   string `json:"type"`
-		Title  string `json:"title"`
-		Status int    `json:"status"`
-		Detail string `json:"detail"`
+	if o.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(o.RetryAfter))
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, o.status, "application/problem+json",
-		problem{Type: "about:blank", Title: http.StatusText(o.status), Status: o.status, Detail: o.msg})
+	s.page(w, o.Status, errorPage(s.frame, errorView{Title: o.heading, Message: o.Detail}))
 }

@@ -66,7 +66,7 @@ func checkChoice(t *testing.T, opts ballot.Options, opt ballot.Option, err error
 		if _, ok := errors.AsType[*requestError](err); !ok {
 			t.Fatalf("error %v (%T) is not a request error", err, err)
 		}
-		if o := classify(err); o.status < 400 || o.status >= 500 || o.reason == "" {
+		if o := classify(err); o.Status < 400 || o.Status >= 500 || o.reason == "" {
 			t.Fatalf("error %v classified as %+v", err, o)
 		}
 		return

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/go-voting-app/voting-app/platform v0.0.0
+	github.com/go-voting-app/voting-app/testkit v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	maragu.dev/gomponents v1.2.0
@@ -30,3 +31,5 @@ require (
 )
 
 replace github.com/go-voting-app/voting-app/platform => ../platform
+
+replace github.com/go-voting-app/voting-app/testkit => ../testkit

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"net/http"
-	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/web"
 )
 
 // handleBallot shows the ballot, and the visitor's current choice when they have one.
@@ -27,22 +25,32 @@ func handleBallot(s *site, opts ballot.Options, cookies cookiePolicy) http.Handl
 	}
 }
 
+// castVote reads a choice with parse, casts it for the request's voter and remembers it in the
+// choice cookie. A failure has been answered (and counted) when it returns false.
+func castVote(w http.ResponseWriter, r *http.Request, s *site, m *metrics, box *ballotBox, cookies cookiePolicy,
+	parse func(http.ResponseWriter, *http.Request) (ballot.Option, error)) (ballot.VoterID, ballot.Option, bool) {
+	voter, _ := cookies.voter(w, r)
+	opt, err := parse(w, r)
+	if err == nil {
+		err = box.Cast(r.Context(), voter, opt.Key)
+	}
+	if err != nil {
+		m.failed(err)
+		s.fail(w, r, err)
+		return "", ballot.Option{}, false
+	}
+	cookies.setChoice(w, r, opt.Key)
+	return voter, opt, true
+}
+
 // handleVote takes a vote from the ballot's form and sends the browser back to the ballot
 // (post/redirect/get), so a reload does not post the form again.
 func handleVote(s *site, m *metrics, opts ballot.Options, box *ballotBox, cookies cookiePolicy) http.HandlerFunc {
+	parse := func(w http.ResponseWriter, r *http.Request) (ballot.Option, error) { return formChoice(w, r, opts) }
 	return func(w http.ResponseWriter, r *http.Request) {
-		voter, _ := cookies.voter(w, r)
-		opt, err := formChoice(w, r, opts)
-		if err == nil {
-			err = box.Cast(r.Context(), voter, opt.Key)
+		if _, _, ok := castVote(w, r, s, m, box, cookies, parse); ok {
+			http.Redirect(w, r, "/", http.StatusSeeOther)
 		}
-		if err != nil {
-			m.failed(err)
-			s.fail(w, r, err)
-			return
-		}
-		cookies.setChoice(w, r, opt.Key)
-		http.Redirect(w, r, "/", http.StatusSeeOther)
 	}
 }
 
@@ -55,20 +63,14 @@ func handleAPIVote(s *site, m *metrics, opts ballot.Options, box *ballotBox, coo
 		// the HttpOnly cookie.
 		Voter string `json:"voter"`
 	}
+	parse := func(w http.ResponseWriter, r *http.Request) (ballot.Option, error) { return jsonChoice(w, r, opts) }
 	return func(w http.ResponseWriter, r *http.Request) {
-		voter, _ := cookies.voter(w, r)
-		opt, err := jsonChoice(w, r, opts)
-		if err == nil {
-			err = box.Cast(r.Context(), voter, opt.Key)
-		}
-		if err != nil {
-			m.failed(err)
-			s.fail(w, r, err)
+		voter, opt, ok := castVote(w, r, s, m, box, cookies, parse)
+		if !ok {
 			return
 		}
-		cookies.setChoice(w, r, opt.Key)
 		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusAccepted, "application/json", response{Vote: opt.Key, Voter: string(voter)[:8]})
+		web.Encode(w, http.StatusAccepted, response{Vote: opt.Key, Voter: string(voter)[:8]})
 	}
 }
 
@@ -78,27 +80,7 @@ func handleOptions(opts ballot.Options) http.HandlerFunc {
 		Options ballot.Options `json:"options"`
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, "application/json", response{Options: opts})
-	}
-}
-
-// handleStatic serves the embedded assets under their hashed names.
-func handleStatic(s *site) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		f, fresh, ok := s.assets.lookup(chi.URLParam(r, "file"))
-		if !ok {
-			s.fail(w, r, errNotFound)
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Type", contentType(f.hashedName))
-		if fresh {
-			h.Set("Cache-Control", "public, max-age=31536000, immutable")
-			h.Set("ETag", `"`+f.hash+`"`)
-		} else {
-			h.Set("Cache-Control", "no-cache")
-		}
-		http.ServeContent(w, r, f.hashedName, time.Time{}, bytes.NewReader(f.body))
+		web.Encode(w, http.StatusOK, response{Options: opts})
 	}
 }
 

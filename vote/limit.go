@@ -1,12 +1,12 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-voting-app/voting-app/platform/web"
 )
 
 // maxClients bounds the clients the vote limit keeps a bucket for (about 100 bytes each), so a
@@ -21,7 +21,7 @@ type clientLimiter struct {
 	perSecond float64
 	burst     float64
 	full      time.Duration // time an empty bucket takes to refill: idle buckets older than this are dropped
-	addrs     clientAddrs
+	addrs     web.ClientAddrs
 	now       func() time.Time
 
 	mu        sync.Mutex
@@ -35,7 +35,7 @@ type bucket struct {
 }
 
 // newClientLimiter returns the limit, or nil (no limit) when perSecond is 0.
-func newClientLimiter(perSecond, burst int, addrs clientAddrs, now func() time.Time) *clientLimiter {
+func newClientLimiter(perSecond, burst int, addrs web.ClientAddrs, now func() time.Time) *clientLimiter {
 	if perSecond <= 0 {
 		return nil
 	}
@@ -53,7 +53,7 @@ func newClientLimiter(perSecond, burst int, addrs clientAddrs, now func() time.T
 // allow takes one vote from the bucket of the request's client. When the bucket is empty it
 // returns false and how long until the next vote is allowed.
 func (l *clientLimiter) allow(r *http.Request) (bool, time.Duration) {
-	client := l.addrs.of(r)
+	client := l.addrs.Of(r)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -104,91 +104,6 @@ func (l *clientLimiter) clients() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.buckets)
-}
-
-// clientAddrs finds the address a request's votes are counted under. It is the connection's peer
-// (RemoteAddr), unless that peer is one of the trusted proxies: then the header they set names the
-// client. An IPv6 client counts by its /64, the block one host usually gets, so that it cannot
-// escape the limit by changing addresses within it.
-type clientAddrs struct {
-	trusted []netip.Prefix
-	header  string // e.g. X-Forwarded-For; read only from trusted proxies
-}
-
-// parseClientAddrs reads TRUSTED_PROXIES: addresses or CIDR prefixes, separated by commas.
-func parseClientAddrs(trusted, header string) (clientAddrs, error) {
-	c := clientAddrs{header: header}
-	var bad []string
-	for s := range strings.SplitSeq(trusted, ",") {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		if p, err := netip.ParsePrefix(s); err == nil {
-			c.trusted = append(c.trusted, p.Masked())
-		} else if a, err := netip.ParseAddr(s); err == nil {
-			c.trusted = append(c.trusted, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-		} else {
-			bad = append(bad, fmt.Sprintf("%q", s))
-		}
-	}
-	if len(bad) > 0 {
-		return c, fmt.Errorf("TRUSTED_PROXIES: %s: want IP addresses or CIDR prefixes such as 10.0.0.0/8", strings.Join(bad, ", "))
-	}
-	return c, nil
-}
-
-// of returns the key the request's client is counted under.
-func (c clientAddrs) of(r *http.Request) netip.Addr {
-	peer := parseHost(r.RemoteAddr)
-	if len(c.trusted) == 0 || !c.isTrusted(peer) {
-		return key(peer)
-	}
-	// Proxies append: the rightmost entries were added by the proxies in front of this service,
-	// the leftmost by whoever sent the request, which may be anyone. So the client is the first
-	// address from the right that is not a trusted proxy; anything left of it is not believed.
-	hops := strings.Split(strings.Join(r.Header.Values(c.header), ","), ",")
-	client := peer
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
-		}
-		client = a.Unmap()
-		if !c.isTrusted(client) {
-			break
-		}
-	}
-	return key(client)
-}
-
-func (c clientAddrs) isTrusted(a netip.Addr) bool {
-	for _, p := range c.trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// parseHost reads the address of "host:port" (RemoteAddr) or a bare address; the zero Addr when
-// it is neither, so such requests share one bucket.
-func parseHost(s string) netip.Addr {
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap()
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap()
-	}
-	return netip.Addr{}
-}
-
-func key(a netip.Addr) netip.Addr {
-	if a.Is6() {
-		p, _ := a.WithZone("").Prefix(64)
-		return p.Addr()
-	}
-	return a
 }
 
 // limitVotes refuses a vote beyond the client's allowance with 429 and Retry-After before anything

@@ -2,24 +2,27 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/queue"
-	"github.com/go-voting-app/voting-app/platform/testenv"
 	"github.com/go-voting-app/voting-app/platform/web"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // testServer is the real router wired to a real Redis, as run wires it.
 type testServer struct {
@@ -32,7 +35,7 @@ type testServer struct {
 // newTestServer serves the default ballot from the shared test Redis, on a stream of its own.
 func newTestServer(t testing.TB) *testServer {
 	t.Helper()
-	url, prefix := testenv.Redis(t)
+	url, prefix := testkit.Redis(t)
 	return newTestServerWith(t, url, prefix+"votes", defaultOptions(t))
 }
 
@@ -51,7 +54,7 @@ func newLimitedTestServer(t testing.TB, redisURL, stream string, opts ballot.Opt
 	t.Cleanup(func() { rdb.Close() })
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg, opts)
-	box := &ballotBox{rdb: rdb, stream: stream, timeout: time.Second, metrics: m}
+	box := &ballotBox{inbox: queue.NewInbox(rdb, stream), timeout: time.Second, metrics: m}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	if _, ok := t.(*testing.T); ok {
 		log = slog.New(slog.NewJSONHandler(t.Output(), nil))
@@ -81,15 +84,34 @@ func (ts *testServer) serve(t testing.TB, req *http.Request) (*http.Response, st
 }
 
 // entries returns everything on the test's stream.
-func (ts *testServer) entries(t testing.TB) []redis.XMessage {
+// inbox returns the votes on the inbox, as the vote service wrote them.
+func (ts *testServer) inbox(t testing.TB) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	msgs, err := ts.rdb.XRange(ctx, ts.stream, "-", "+").Result()
+	raw, err := ts.rdb.LRange(ctx, queue.InboxKey(ts.stream), 0, -1).Result()
 	if err != nil {
-		t.Fatalf("read stream: %v", err)
+		t.Fatalf("read the inbox: %v", err)
 	}
-	return msgs
+	return raw
+}
+
+// entries returns the votes on the inbox as the stream entries a worker will make of them: the
+// fields voter, vote and ts of each (an object with any other field fails the test), and an ID
+// from its cast time.
+func (ts *testServer) entries(t testing.TB) []redis.XMessage {
+	t.Helper()
+	var out []redis.XMessage
+	for i, raw := range ts.inbox(t) {
+		var c map[string]any
+		if err := json.Unmarshal([]byte(raw), &c); err != nil || len(c) != 3 {
+			t.Fatalf("inbox entry %q: %v; want an object of voter, vote and ts", raw, err)
+		}
+		at, _ := c[queue.FieldCastAt].(float64)
+		c[queue.FieldCastAt] = strconv.FormatInt(int64(at), 10)
+		out = append(out, redis.XMessage{ID: fmt.Sprintf("%d-%d", int64(at), i), Values: c})
+	}
+	return out
 }
 
 func (ts *testServer) failures(reason string) float64 {

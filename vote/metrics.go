@@ -11,7 +11,7 @@ import (
 type metrics struct {
 	votes    *prometheus.CounterVec
 	failures *prometheus.CounterVec
-	xadd     *prometheus.HistogramVec
+	appends  *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer, opts ballot.Options) *metrics {
@@ -24,13 +24,13 @@ func newMetrics(reg prometheus.Registerer, opts ballot.Options) *metrics {
 			Name: "vote_failures_total",
 			Help: "Votes refused or not recorded, by reason.",
 		}, []string{"reason"}),
-		xadd: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "vote_xadd_duration_seconds",
+		appends: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vote_append_duration_seconds",
 			Help:    "Time to append a vote to the Redis stream, by result (ok, error).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.votes, m.failures, m.xadd)
+	reg.MustRegister(m.votes, m.failures, m.appends)
 	// Every series exists from the start, so rate() and alerts see a 0 rather than nothing.
 	for _, o := range opts {
 		m.votes.WithLabelValues(o.Key)
@@ -56,10 +56,10 @@ func (m *metrics) cast(option string) { m.votes.WithLabelValues(option).Inc() }
 
 func (m *metrics) failed(err error) { m.failures.WithLabelValues(classify(err).reason).Inc() }
 
-func (m *metrics) observeXAdd(d time.Duration, err error) {
+func (m *metrics) observeAppend(d time.Duration, err error) {
 	result := "ok"
 	if err != nil {
 		result = "error"
 	}
-	m.xadd.WithLabelValues(result).Observe(d.Seconds())
+	m.appends.WithLabelValues(result).Observe(d.Seconds())
 }

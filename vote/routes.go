@@ -32,12 +32,12 @@ func newServer(
 	limit := limitVotes(site, metrics, limiter)
 
 	r := chi.NewRouter()
-	r.Use(securityHeaders, web.Instrument(log, httpMetrics), web.Recover(log), web.HeadAsGet)
+	r.Use(web.SecurityHeaders(contentSecurityPolicy), web.Instrument(log, httpMetrics), web.Recover(log), web.HeadAsGet)
 	r.NotFound(handleNotFound(site))
 
 	r.Get("/", handleBallot(site, opts, cookies))
 	r.With(limit, sameOrigin.Handler).Post("/", handleVote(site, metrics, opts, box, cookies))
-	r.Get("/static/{file}", handleStatic(site))
+	r.Get("/static/{file}", site.assets.Serve(handleNotFound(site)).ServeHTTP)
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Get("/options", handleOptions(opts))

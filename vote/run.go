@@ -38,7 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// that clients are told apart, and a human-scale limit.
 	rateLimit := env.Int("VOTE_RATE_LIMIT", 1000, 0, 1_000_000)
 	rateBurst := env.Int("VOTE_RATE_BURST", 5000, 1, 1_000_000)
-	addrs, addrsErr := parseClientAddrs(env.String("TRUSTED_PROXIES", ""), env.String("CLIENT_IP_HEADER", "X-Forwarded-For"))
+	addrs, addrsErr := web.ParseClientAddrs(env.String("TRUSTED_PROXIES", ""), env.String("CLIENT_IP_HEADER", "X-Forwarded-For"))
 	if err := errors.Join(env.Err(), optsErr, addrsErr); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -56,8 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"option_a", opts[0].Label, "option_b", opts[1].Label,
 		"redis", redactURL(qcfg.URL), "stream", qcfg.Stream,
 		"vote_timeout", voteTimeout.String(), "cookie_secure", cookies.alwaysSecure,
-		"rate_limit", rateLimit, "rate_burst", rateBurst, "trusted_proxies", len(addrs.trusted),
-		"client_ip_header", addrs.header, "hostname", hostname)
+		"rate_limit", rateLimit, "rate_burst", rateBurst, "clients", addrs, "hostname", hostname)
 
 	queue.RouteClientLogs(log)
 	rdb, err := queue.Open(qcfg, 0)
@@ -70,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := ops.NewRegistry("vote")
 	httpMetrics := web.NewMetrics(reg)
 	metrics := newMetrics(reg, opts)
-	box := &ballotBox{rdb: rdb, stream: qcfg.Stream, timeout: voteTimeout, metrics: metrics}
+	box := &ballotBox{inbox: queue.NewInbox(rdb, qcfg.Stream), timeout: voteTimeout, metrics: metrics}
 	limiter := newClientLimiter(rateLimit, rateBurst, addrs, time.Now)
 	metrics.watch(reg, limiter)
 

@@ -12,12 +12,12 @@ import (
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
 	"github.com/go-voting-app/voting-app/platform/queue"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 )
 
 // TestRun starts the whole program as main does, and votes over real HTTP like a browser.
 func TestRun(t *testing.T) {
-	redisURL, prefix := testenv.Redis(t)
+	redisURL, prefix := testkit.Redis(t)
 	env := map[string]string{
 		"HTTP_ADDR":   "127.0.0.1:0",
 		"OPS_ADDR":    "127.0.0.1:0",
@@ -28,7 +28,7 @@ func TestRun(t *testing.T) {
 		"LOG_LEVEL":   "debug",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &testenv.Logs{}
+	logs := &testkit.Logs{}
 	var runErr error
 	stopped := make(chan struct{})
 	go func() {
@@ -88,10 +88,9 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	entries, err := rdb.XRange(context.Background(), env["VOTE_STREAM"], "-", "+").Result()
-	if err != nil || len(entries) != 1 ||
-		entries[0].Values[ballot.FieldVoter] != voter || entries[0].Values[ballot.FieldOption] != "a" {
-		t.Fatalf("stream = %v, %v; want one vote for a by %s", entries, err, ballot.Redact(voter))
+	casts, err := rdb.LRange(context.Background(), queue.InboxKey(env["VOTE_STREAM"]), 0, -1).Result()
+	if err != nil || len(casts) != 1 || !strings.Contains(casts[0], `"voter":"`+voter+`"`) || !strings.Contains(casts[0], `"vote":"a"`) {
+		t.Fatalf("inbox = %v, %v; want one vote for a by %s", casts, err, ballot.Redact(voter))
 	}
 
 	_, metrics := get(t, client, ops+"/metrics")
@@ -100,7 +99,7 @@ func TestRun(t *testing.T) {
 		`votes_cast_total{option="b"} 0`,
 		`vote_failures_total{reason="queue_unavailable"} 0`,
 		`http_requests_total{code="303",method="POST",route="/"} 1`,
-		`vote_xadd_duration_seconds_count{result="ok"} 1`,
+		`vote_append_duration_seconds_count{result="ok"} 1`,
 		`build_info{`,
 	} {
 		if !strings.Contains(metrics, want) {

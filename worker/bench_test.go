@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/platform/queue"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -17,8 +18,8 @@ func BenchmarkDrain(b *testing.B) {
 	const entries, voters = 100_000, 20_000
 	for range b.N {
 		b.StopTimer()
-		url, prefix := testenv.Redis(b)
-		r := newRig(b, testenv.Postgres(b), url, prefix)
+		url, prefix := testkit.Redis(b)
+		r := newRig(b, testkit.Postgres(b), url, prefix)
 		preload(b, r.rdb, r.stream, entries, voters)
 		cs := fastSettings
 		cs.BatchSize = 1000
@@ -46,18 +47,17 @@ func BenchmarkDrain(b *testing.B) {
 
 func preload(b *testing.B, rdb *redis.Client, stream string, n, voters int) {
 	ctx := context.Background()
-	p := rdb.Pipeline()
+	votes := queue.NewStream(rdb, stream)
 	now := time.Now()
+	casts := make([]queue.Cast, 0, 1000)
 	for i := range n {
 		voter := ballot.VoterID(fmt.Sprintf("%032x", (i*7919)%voters))
-		p.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: ballot.EntryFields(voter, []string{"a", "b"}[i%3%2], now)})
-		if p.Len() == 1000 {
-			if _, err := p.Exec(ctx); err != nil {
+		casts = append(casts, queue.Cast{Voter: voter, Option: []string{"a", "b"}[i%3%2], At: now})
+		if len(casts) == cap(casts) || i == n-1 {
+			if _, err := votes.Append(ctx, casts...); err != nil {
 				b.Fatal(err)
 			}
+			casts = casts[:0]
 		}
-	}
-	if _, err := p.Exec(ctx); err != nil {
-		b.Fatal(err)
 	}
 }

@@ -3,51 +3,70 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/backoff"
 	"github.com/go-voting-app/voting-app/platform/ballot"
-	"github.com/redis/go-redis/v9"
+	"github.com/go-voting-app/voting-app/platform/postgres"
+	"github.com/go-voting-app/voting-app/platform/queue"
 )
 
-// ConsumerSettings tune the consume loop.
-type ConsumerSettings struct {
+// consumerSettings tune the consume loop.
+type consumerSettings struct {
 	BatchSize   int           // entries per read
 	Block       time.Duration // how long a read waits for new entries
 	ClaimIdle   time.Duration // an entry pending this long at another consumer is taken over
 	ClaimEvery  time.Duration // how often to look for such entries
-	TrimEvery   time.Duration // how often to trim acknowledged entries and refresh the lag
+	TrimEvery   time.Duration // how often to trim acknowledged entries and refresh the backlog
 	MaxBackoff  time.Duration // longest wait between retries while a dependency is down
+	StallAfter  time.Duration // not ready once entries wait this long with nothing committed
 	Concurrency int           // batches in flight at once
 }
 
-// Consumer is the worker's loop: fetch a batch, apply it in one transaction, then acknowledge it.
-type Consumer struct {
-	stream *Stream
-	store  *Store
+// voteStore is what the consumer needs of the vote store (postgres.Store): a seam the tests use to
+// make a write panic.
+type voteStore interface {
+	Apply(ctx context.Context, votes []ballot.Vote) (int64, error)
+	Try(ctx context.Context, votes []ballot.Vote) error
+	LastPosition(ctx context.Context) (ballot.Position, error)
+}
+
+// consumer is the worker's loop: fetch a batch, apply it in one transaction, then acknowledge it.
+// Its promise: every entry ends either applied or on the dead-letter stream with the reason, and
+// only an entry's own data sets it aside. Anything else (a dependency down, a permission missing,
+// a panic that is not one entry's doing) makes it wait, retry and say so, holding every vote.
+type consumer struct {
+	stream *queue.Group
+	store  voteStore
 	log    *slog.Logger
 	m      *metrics
-	cfg    ConsumerSettings
+	cfg    consumerSettings
+	health *health
 
 	lastClaim atomic.Int64 // unix nanos of the last reclaim scan
-	lastTrim  atomic.Int64
-	claimMu   sync.Mutex // one reclaim scan at a time
+	claimMu   sync.Mutex   // one reclaim scan at a time
 }
 
 // Run consumes until ctx is cancelled. On cancel, batches in flight are finished (applied and
 // acknowledged) unless a dependency is down, in which case they stay pending for a reclaim.
-func (c *Consumer) Run(ctx context.Context) error {
-	if err := c.retry(ctx, "redis", nil, c.stream.EnsureGroup); err != nil {
-		return nil // stopped before Redis came up
+func (c *consumer) Run(ctx context.Context) error {
+	if err := c.ensureGroup(ctx); err != nil {
+		return nil // stopped before the dependencies came up
 	}
+	var wg sync.WaitGroup
+	wg.Go(func() { c.monitor(ctx) })
+	wg.Go(func() { c.move(ctx) })
+
 	// Entries this consumer name read in a previous life (a restarted container keeps its
 	// hostname) come first, before anything new.
 	after := "0"
 	for ctx.Err() == nil {
-		var msgs []redis.XMessage
+		var msgs []queue.Entry
 		err := c.retry(ctx, "redis", nil, func(ctx context.Context) (err error) {
 			msgs, err = c.stream.ReadOwnPending(ctx, after, c.cfg.BatchSize)
 			return err
@@ -60,7 +79,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.handle(ctx, msgs)
 	}
 
-	var wg sync.WaitGroup
 	for range max(1, c.cfg.Concurrency) {
 		wg.Go(func() { c.loop(ctx) })
 	}
@@ -74,38 +92,93 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-func (c *Consumer) loop(ctx context.Context) {
+// ensureGroup makes the stream and the group exist, with the stream's floor at the newest vote
+// stored, so that a stream Redis lost and a worker recreates never hands out positions below votes
+// already counted.
+func (c *consumer) ensureGroup(ctx context.Context) error {
+	var floor ballot.Position
+	err := c.retry(ctx, "postgres", nil, func(ctx context.Context) (err error) {
+		floor, err = c.store.LastPosition(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return c.retry(ctx, "redis", nil, func(ctx context.Context) error {
+		created, err := c.stream.EnsureGroup(ctx, floor)
+		if err == nil && created && floor != (ballot.Position{}) {
+			c.log.Warn("the vote stream was missing (Redis lost its data) and has been created again; "+
+				"new entries come after the newest stored vote", "floor", queue.FormatID(floor))
+		}
+		return err
+	})
+}
+
+// move carries votes from the inbox (and the classic app's list) onto the stream as they arrive:
+// it waits on the inbox without taking anything, then moves everything there in batches. Every
+// worker runs one; the moves are atomic and keep the order of arrival whoever makes them.
+func (c *consumer) move(ctx context.Context) {
+	wait := backoff.Backoff{Min: 100 * time.Millisecond, Max: c.cfg.MaxBackoff}
 	for ctx.Err() == nil {
-		msgs, err := c.fetch(ctx)
+		moved, err := c.stream.Move(ctx, c.cfg.BatchSize)
+		if err == nil && moved == 0 {
+			_, err = c.stream.AwaitInbox(ctx, c.cfg.Block)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			c.m.retries.WithLabelValues("redis").Inc()
-			c.log.Warn("fetching votes failed; retrying", "err", err)
-			if isNoGroup(err) {
-				if err := c.stream.EnsureGroup(ctx); err != nil {
-					c.log.Warn("recreating the consumer group failed", "err", err)
-				}
+			c.failed("redis", err, classifyRedis(err))
+			c.log.Warn("moving votes from the inbox failed; retrying", "err", err)
+			if queue.IsNoGroup(err) || errors.Is(err, queue.ErrNoStream) {
+				c.ensureGroup(ctx)
 			}
-			sleep(ctx, c.cfg.MaxBackoff/4)
+			wait.Wait(ctx)
 			continue
 		}
-		if len(msgs) > 0 {
-			c.handle(ctx, msgs)
-		}
-		c.maybeTrim(ctx, len(msgs) == 0)
+		wait.Reset()
+		c.m.moved.Add(float64(moved))
 	}
 }
 
-// fetch returns the next batch: entries drained from the classic list are put on the stream
-// first; then, when a reclaim is due, entries abandoned by dead consumers; otherwise new entries.
-func (c *Consumer) fetch(ctx context.Context) ([]redis.XMessage, error) {
-	if moved, err := c.stream.DrainLegacy(ctx, c.cfg.BatchSize); err != nil {
-		return nil, err
-	} else if moved > 0 {
-		c.m.legacyMoved.Add(float64(moved))
+func (c *consumer) loop(ctx context.Context) {
+	for ctx.Err() == nil {
+		c.iterate(ctx)
 	}
+}
+
+// iterate fetches and handles one batch. A panic anywhere in it is recovered, so the loop goes on;
+// entries it left unacknowledged are reclaimed later, as after a crash.
+func (c *consumer) iterate(ctx context.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.m.panics.Inc()
+			c.log.Error("panic in the consume loop", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			backoff.Sleep(ctx, c.cfg.MaxBackoff)
+		}
+	}()
+	msgs, err := c.fetch(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		c.failed("redis", err, classifyRedis(err))
+		c.log.Warn("fetching votes failed; retrying", "err", err)
+		if queue.IsNoGroup(err) {
+			c.ensureGroup(ctx)
+		}
+		backoff.Sleep(ctx, c.cfg.MaxBackoff/4)
+		return
+	}
+	c.succeeded("redis")
+	if len(msgs) > 0 {
+		c.handle(ctx, msgs)
+	}
+}
+
+// fetch returns the next batch: when a reclaim is due, entries abandoned by dead consumers;
+// otherwise new entries.
+func (c *consumer) fetch(ctx context.Context) ([]queue.Entry, error) {
 	if msgs, err := c.reclaim(ctx); err != nil || len(msgs) > 0 {
 		return msgs, err
 	}
@@ -114,7 +187,7 @@ func (c *Consumer) fetch(ctx context.Context) ([]redis.XMessage, error) {
 
 // reclaim scans the group's pending list for entries idle longer than ClaimIdle, at most once per
 // ClaimEvery, and returns the first page it takes over. The next page comes on the next call.
-func (c *Consumer) reclaim(ctx context.Context) ([]redis.XMessage, error) {
+func (c *consumer) reclaim(ctx context.Context) ([]queue.Entry, error) {
 	now := time.Now().UnixNano()
 	if now-c.lastClaim.Load() < int64(c.cfg.ClaimEvery) || !c.claimMu.TryLock() {
 		return nil, nil
@@ -140,124 +213,71 @@ func (c *Consumer) reclaim(ctx context.Context) ([]redis.XMessage, error) {
 	return msgs, nil
 }
 
-// handle decodes, applies and acknowledges one batch. Postgres or Redis being down stops it in
-// place: it retries with backoff and acknowledges nothing until the votes are committed. When ctx
-// is cancelled during such an outage it gives up, and the entries stay pending for a reclaim.
-func (c *Consumer) handle(ctx context.Context, msgs []redis.XMessage) {
-	start := time.Now()
-	votes := make([]ballot.Vote, 0, len(msgs))
-	ids := make([]string, 0, len(msgs))
-	var dead []DeadLetter
-	for _, msg := range msgs {
-		ids = append(ids, msg.ID)
-		v, err := ballot.DecodeEntry(msg.ID, msg.Values)
-		var de *ballot.DecodeError
-		switch {
-		case errors.As(err, &de):
-			dead = append(dead, DeadLetter{ID: msg.ID, Kind: de.Kind, Reason: de.Reason, Fields: msg.Values})
-		case err != nil: // DecodeEntry returns only DecodeErrors; keep the entry safe anyway
-			dead = append(dead, DeadLetter{ID: msg.ID, Kind: "unknown", Reason: err.Error(), Fields: msg.Values})
-		default:
-			votes = append(votes, v)
-		}
-	}
-
-	// While a dependency is down the batch waits here; keep holding its entries so that no other
-	// consumer mistakes them for abandoned and applies them a second time.
-	lastHold := time.Now()
-	hold := func() {
-		if time.Since(lastHold) >= c.cfg.ClaimIdle/3 {
-			if err := c.stream.Hold(ctx, ids); err == nil {
-				lastHold = time.Now()
-			}
-		}
-	}
-
-	var changed, acked int64
-	if err := c.retry(ctx, "postgres", hold, func(ctx context.Context) (err error) {
-		changed, err = c.store.Apply(ctx, votes)
-		return err
-	}); err != nil {
-		c.log.Warn("stopping with a batch unapplied; its entries stay pending for a reclaim", "entries", len(msgs))
-		return
-	}
-	if err := c.retry(ctx, "redis", hold, func(ctx context.Context) (err error) {
-		acked, err = c.stream.Settle(ctx, ids, dead)
-		return err
-	}); err != nil {
-		c.log.Warn("stopping with a batch applied but unacknowledged; a replay will change nothing", "entries", len(msgs))
-		return
-	}
-
-	c.m.batchSize.Observe(float64(len(msgs)))
-	c.m.batchSeconds.Observe(time.Since(start).Seconds())
-	c.m.entries.Add(float64(acked))
-	c.m.applied.Add(float64(changed))
-	for _, d := range dead {
-		c.m.deadLetters.WithLabelValues(d.Kind).Inc()
-		c.log.Warn("entry dead-lettered", "id", d.ID, "kind", d.Kind, "reason", d.Reason)
-	}
-	c.log.Debug("batch applied", "entries", len(msgs), "votes", len(votes), "changed", changed,
-		"dead", len(dead), "duration", time.Since(start))
-}
-
-// maybeTrim trims acknowledged entries and refreshes the backlog gauges, at most once per
-// TrimEvery, and whenever the stream has run dry.
-func (c *Consumer) maybeTrim(ctx context.Context, idle bool) {
-	now := time.Now().UnixNano()
-	last := c.lastTrim.Load()
-	if !idle && now-last < int64(c.cfg.TrimEvery) || !c.lastTrim.CompareAndSwap(last, now) {
-		return
-	}
-	b, err := c.stream.Trim(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			c.log.Warn("trimming the stream failed", "err", err)
-		}
-		return
-	}
-	c.m.trimmed.Add(float64(b.Trimmed))
-	c.m.lag.Set(float64(b.Lag))
-	c.m.pending.Set(float64(b.Pending))
-}
-
 // retry calls fn until it succeeds, waiting with exponential backoff and jitter between attempts
 // and calling between (if not nil) before each wait. Each attempt gets its own deadline and is not
 // cut short by ctx, so a batch under way when the stop signal arrives still commits; ctx only ends
-// the waiting between attempts. It returns ctx.Err() when stopped before success.
-func (c *Consumer) retry(ctx context.Context, dependency string, between func(), fn func(context.Context) error) error {
-	backoff := 100 * time.Millisecond
+// the waiting between attempts. It returns ctx.Err() when stopped before success, and at once any
+// error that names the data written (postgres.DataFault) or a panic: those are the caller's to
+// isolate, retrying them would fail forever.
+func (c *consumer) retry(ctx context.Context, dependency string, between func(), fn func(context.Context) error) error {
+	wait := backoff.Backoff{Min: 100 * time.Millisecond, Max: c.cfg.MaxBackoff}
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-		err := fn(actx)
+		err := c.call(actx, fn)
 		cancel()
 		if err == nil {
 			if attempt > 1 {
 				c.log.Info("dependency is back", "dependency", dependency, "attempts", attempt)
 			}
+			c.succeeded(dependency)
 			return nil
 		}
-		c.m.retries.WithLabelValues(dependency).Inc()
-		c.log.Warn("dependency unavailable; retrying", "dependency", dependency, "attempt", attempt,
-			"backoff", backoff, "err", err)
+		fault := classify(dependency, err)
+		if fault == postgres.DataFault || isPanic(err) {
+			return err
+		}
+		c.failed(dependency, err, fault)
+		// A warning when the trouble starts and every tenth attempt (a minute or so at the longest
+		// backoff) while it lasts; an error that is nobody's data is an error, it needs a person.
+		level := slog.LevelWarn
+		if fault == postgres.Unexplained {
+			level = slog.LevelError
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			c.log.Log(ctx, level, "dependency failed; retrying, nothing is acknowledged or set aside meanwhile",
+				"dependency", dependency, "fault", fault.String(), "attempt", attempt, "err", reason(err))
+		}
 		if between != nil {
 			between()
 		}
-		if !sleep(ctx, backoff/2+rand.N(backoff/2+1)) {
+		if !wait.Wait(ctx) {
 			return ctx.Err()
 		}
-		backoff = min(backoff*2, c.cfg.MaxBackoff)
 	}
 }
 
-// sleep waits for d or until ctx is done; it reports whether the full wait happened.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
+// call runs fn, turning a panic into a *panicError with the stack.
+func (c *consumer) call(ctx context.Context, fn func(context.Context) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.m.panics.Inc()
+			err = &panicError{value: fmt.Sprint(v), stack: string(debug.Stack())}
+			c.log.Error("panic while handling a batch; recovered", "panic", err.Error(), "stack", err.(*panicError).stack)
+		}
+	}()
+	return fn(ctx)
+}
+
+// failed and succeeded keep the failure gauges and the readiness reason of a dependency.
+func (c *consumer) failed(dependency string, err error, fault postgres.Fault) {
+	c.m.retries.WithLabelValues(dependency).Inc()
+	c.m.consecutive.WithLabelValues(dependency).Inc()
+	if fault == postgres.Unexplained {
+		c.health.block(dependency, reason(err))
 	}
+}
+
+func (c *consumer) succeeded(dependency string) {
+	c.m.consecutive.WithLabelValues(dependency).Set(0)
+	c.health.unblock(dependency)
 }

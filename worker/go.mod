@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/go-voting-app/voting-app/platform v0.0.0
+	github.com/go-voting-app/voting-app/testkit v0.0.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
@@ -31,3 +32,5 @@ require (
 )
 
 replace github.com/go-voting-app/voting-app/platform => ../platform
+
+replace github.com/go-voting-app/voting-app/testkit => ../testkit

@@ -10,10 +10,15 @@ type metrics struct {
 	deadLetters  *prometheus.CounterVec
 	retries      *prometheus.CounterVec
 	reclaimed    prometheus.Counter
-	legacyMoved  prometheus.Counter
+	moved        prometheus.Counter
+	inbox        prometheus.Gauge
 	trimmed      prometheus.Counter
 	lag          prometheus.Gauge
 	pending      prometheus.Gauge
+	oldestAge    prometheus.Gauge
+	consecutive  *prometheus.GaugeVec
+	stalled      prometheus.Gauge
+	panics       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -38,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "worker_dead_letters_total",
-			Help: "Malformed entries moved to the dead-letter stream, by kind.",
+			Help: "Entries moved to the dead-letter stream, by kind: a decoding kind of package queue, rejected_by_database or panic.",
 		}, []string{"kind"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "worker_retries_total",
@@ -48,9 +53,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "worker_entries_reclaimed_total",
 			Help: "Pending entries taken over from a dead consumer or a previous run.",
 		}),
-		legacyMoved: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "worker_legacy_entries_moved_total",
-			Help: "Classic-format votes moved from the Redis list onto the stream.",
+		moved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_votes_moved_total",
+			Help: "Votes moved from the inbox (and the classic app's list) onto the stream.",
+		}),
+		inbox: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "worker_inbox_votes",
+			Help: "Votes waiting on the inbox to be moved onto the stream.",
 		}),
 		trimmed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "worker_stream_trimmed_total",
@@ -64,8 +73,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "worker_stream_pending",
 			Help: "Entries delivered to the group but not yet acknowledged.",
 		}),
+		oldestAge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "worker_oldest_pending_age_seconds",
+			Help: "Age of the oldest vote not yet acknowledged: on the inbox (by its cast time) or on the stream, delivered or not (by its stream time); 0 when none.",
+		}),
+		consecutive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "worker_consecutive_failures",
+			Help: "Failed attempts against a dependency since its last success.",
+		}, []string{"dependency"}),
+		stalled: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "worker_stalled",
+			Help: "1 while nothing has been committed for STALL_AFTER although entries wait for this worker.",
+		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_batch_panics_total",
+			Help: "Panics recovered while handling batches; the worker and its loops went on.",
+		}),
+	}
+	for _, d := range []string{"postgres", "redis"} {
+		m.consecutive.WithLabelValues(d)
+		m.retries.WithLabelValues(d)
 	}
 	reg.MustRegister(m.batchSize, m.batchSeconds, m.entries, m.applied, m.deadLetters, m.retries,
-		m.reclaimed, m.legacyMoved, m.trimmed, m.lag, m.pending)
+		m.reclaimed, m.moved, m.inbox, m.trimmed, m.lag, m.pending, m.oldestAge, m.consecutive, m.stalled, m.panics)
 	return m
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,23 +15,27 @@ import (
 	"github.com/go-voting-app/voting-app/platform/ops"
 	"github.com/go-voting-app/voting-app/platform/postgres"
 	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/platform/queue"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // rig is one test's world: a migrated database, a Redis key prefix, and the stream's names.
 type rig struct {
-	t      testing.TB
-	pool   *pgxpool.Pool
-	rdb    *redis.Client
-	stream string
-	group  string
-	dead   string
-	legacy string
+	t        testing.TB
+	url      string // the database
+	redisURL string
+	prefix   string // of every Redis key the test uses
+	pool     *pgxpool.Pool
+	rdb      *redis.Client
+	stream   string
+	group    string
+	dead     string
+	legacy   string
 }
 
 func newRig(t testing.TB, dbURL, redisURL, prefix string) *rig {
@@ -50,14 +55,20 @@ func newRig(t testing.TB, dbURL, redisURL, prefix string) *rig {
 	}
 	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { rdb.Close() })
-	return &rig{t: t, pool: pool, rdb: rdb, stream: prefix + "votes", group: "workers",
+	r := &rig{t: t, url: dbURL, redisURL: redisURL, prefix: prefix, pool: pool, rdb: rdb, stream: prefix + "votes", group: "workers",
 		dead: prefix + "votes:dead", legacy: prefix + "classic"}
+	// The stream exists, as after a worker's first start, so votes can be added before one runs.
+	g := queue.NewGroup(rdb, queue.GroupConfig{Stream: r.stream, Group: r.group, Consumer: "rig"})
+	if _, err := g.EnsureGroup(ctx, ballot.Position{}); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // defaultRig uses the package's shared servers.
 func defaultRig(t testing.TB) *rig {
-	url, prefix := testenv.Redis(t)
-	return newRig(t, testenv.Postgres(t), url, prefix)
+	url, prefix := testkit.Redis(t)
+	return newRig(t, testkit.Postgres(t), url, prefix)
 }
 
 func quietLog() *slog.Logger {
@@ -67,28 +78,35 @@ func quietLog() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-var fastSettings = ConsumerSettings{
+var fastSettings = consumerSettings{
 	BatchSize:   100,
 	Block:       50 * time.Millisecond,
 	ClaimIdle:   200 * time.Millisecond,
 	ClaimEvery:  50 * time.Millisecond,
 	TrimEvery:   20 * time.Millisecond,
 	MaxBackoff:  50 * time.Millisecond,
+	StallAfter:  time.Second,
 	Concurrency: 2,
 }
 
-func (r *rig) consumer(name string, cs ConsumerSettings) *Consumer {
-	return &Consumer{
-		stream: &Stream{rdb: r.rdb, key: r.stream, group: r.group, consumer: name, dead: r.dead, legacy: r.legacy},
-		store:  &Store{pool: r.pool},
+func (r *rig) consumer(name string, cs consumerSettings) *consumer {
+	return r.consumerOn(name, cs, r.pool)
+}
+
+// consumerOn is a consumer that writes through pool, perhaps with another role than the rig's.
+func (r *rig) consumerOn(name string, cs consumerSettings, pool *pgxpool.Pool) *consumer {
+	return &consumer{
+		stream: queue.NewGroup(r.rdb, queue.GroupConfig{Stream: r.stream, Group: r.group, Consumer: name, Legacy: r.legacy}),
+		store:  postgres.NewStore(pool),
 		log:    quietLog().With("consumer", name),
 		m:      newMetrics(ops.NewRegistry("worker")),
 		cfg:    cs,
+		health: newHealth(cs.StallAfter, time.Now()),
 	}
 }
 
 // start runs a consumer until the returned stop function is called; stop waits for it to return.
-func (r *rig) start(c *Consumer) (stop func()) {
+func (r *rig) start(c *consumer) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -113,16 +131,23 @@ type cast struct{ voter, option string }
 func (r *rig) add(votes ...cast) map[string]string {
 	r.t.Helper()
 	want := map[string]string{}
-	p := r.rdb.Pipeline()
-	for _, v := range votes {
-		p.XAdd(context.Background(), &redis.XAddArgs{Stream: r.stream,
-			Values: ballot.EntryFields(ballot.VoterID(v.voter), v.option, time.Now())})
+	casts := make([]queue.Cast, len(votes))
+	for i, v := range votes {
+		casts[i] = queue.Cast{Voter: ballot.VoterID(v.voter), Option: v.option, At: time.Now()}
 		want[v.voter] = v.option
 	}
-	if _, err := p.Exec(context.Background()); err != nil {
-		r.t.Fatal(err)
+	// Only a worker creates the stream; like a voter who got a 503, try again until one has.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := queue.NewStream(r.rdb, r.stream).Append(context.Background(), casts...)
+		if err == nil {
+			return want
+		}
+		if !errors.Is(err, queue.ErrNoStream) || time.Now().After(deadline) {
+			r.t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return want
 }
 
 // randomVotes returns n votes from the given number of voters, many of whom change their mind.
@@ -237,23 +262,11 @@ func (r *rig) historyCount() int64 {
 	return n
 }
 
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func decodeAll(t *testing.T, msgs []redis.XMessage) []ballot.Vote {
+func decodeAll(t *testing.T, msgs []queue.Entry) []ballot.Vote {
 	t.Helper()
 	out := make([]ballot.Vote, 0, len(msgs))
 	for _, m := range msgs {
-		v, err := ballot.DecodeEntry(m.ID, m.Values)
+		v, err := queue.Decode(m)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,13 +30,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	consumerName := env.String("CONSUMER_NAME", hostname)
 	legacyList := env.String("LEGACY_LIST", "")
 	migrate := env.Bool("MIGRATE", true)
-	cs := ConsumerSettings{
+	cs := consumerSettings{
 		BatchSize:   env.Int("BATCH_SIZE", 1000, 1, 10_000),
 		Block:       env.Duration("BATCH_WAIT", 2*time.Second, 10*time.Millisecond, time.Minute),
 		ClaimIdle:   env.Duration("CLAIM_IDLE", 30*time.Second, 10*time.Millisecond, time.Hour),
 		ClaimEvery:  env.Duration("CLAIM_INTERVAL", 5*time.Second, 10*time.Millisecond, time.Hour),
 		TrimEvery:   env.Duration("TRIM_INTERVAL", time.Second, 10*time.Millisecond, time.Hour),
 		MaxBackoff:  env.Duration("MAX_BACKOFF", 5*time.Second, 10*time.Millisecond, 5*time.Minute),
+		StallAfter:  env.Duration("STALL_AFTER", time.Minute, time.Second, 24*time.Hour),
 		Concurrency: env.Int("CONCURRENCY", 2, 1, 64),
 	}
 	if cs.ClaimIdle < 3*cs.MaxBackoff {
@@ -56,7 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	app.LogStart(log)
 	log.Info("consuming", "stream", qCfg.Stream, "group", group, "consumer", consumerName,
-		"batch_size", cs.BatchSize, "concurrency", cs.Concurrency, "legacy_list", legacyList)
+		"batch_size", cs.BatchSize, "concurrency", cs.Concurrency, "stall_after", cs.StallAfter.String(),
+		"legacy_list", legacyList)
 
 	// Dependencies. Both connect lazily: the worker starts while they are down.
 	pool, err := postgres.Open(ctx, dbCfg)
@@ -72,7 +74,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer rdb.Close()
 
 	var migrated atomic.Bool
+	h := newHealth(cs.StallAfter, time.Now())
 	probe := ops.NewProbe(
+		ops.Check{Name: "consumer", Fn: h.Check},
 		ops.Check{Name: "redis", Fn: queue.Ping(rdb)},
 		ops.Check{Name: "postgres", Fn: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
@@ -85,15 +89,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}},
 	)
 	reg := ops.NewRegistry("worker")
-	consumer := &Consumer{
-		stream: &Stream{
-			rdb: rdb, key: qCfg.Stream, group: group, consumer: consumerName,
-			dead: qCfg.DeadLetters(), legacy: legacyList,
-		},
-		store: &Store{pool: pool},
-		log:   log,
-		m:     newMetrics(reg),
-		cfg:   cs,
+	c := &consumer{
+		stream: queue.NewGroup(rdb, queue.GroupConfig{
+			Stream: qCfg.Stream, Group: group, Consumer: consumerName, Legacy: legacyList,
+		}),
+		store:  postgres.NewStore(pool),
+		log:    log,
+		m:      newMetrics(reg),
+		cfg:    cs,
+		health: h,
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -104,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	g.Go(func() error {
 		if migrate {
-			err := consumer.retry(gctx, "postgres", nil, func(ctx context.Context) error {
+			err := c.retry(gctx, "postgres", nil, func(ctx context.Context) error {
 				return migrations.Up(ctx, pool, log)
 			})
 			if err != nil {
@@ -113,7 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		migrated.Store(true)
 		log.Info("ready")
-		err := consumer.Run(gctx)
+		err := c.Run(gctx)
 		log.Info("consumer stopped")
 		return err
 	})

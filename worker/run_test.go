@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/redis/go-redis/v9"
 )
 
 // The whole program against real servers: it migrates, becomes ready, moves votes, exposes
 // metrics, and stops cleanly.
 func TestRun(t *testing.T) {
-	dbURL := testenv.Postgres(t)
-	redisURL, prefix := testenv.Redis(t)
+	dbURL := testkit.Postgres(t)
+	redisURL, prefix := testkit.Redis(t)
 	env := map[string]string{
 		"OPS_ADDR":      "127.0.0.1:0",
 		"DATABASE_URL":  dbURL,
@@ -26,7 +26,7 @@ func TestRun(t *testing.T) {
 		"BATCH_WAIT":    "50ms",
 		"LOG_LEVEL":     "debug",
 	}
-	logs := &testenv.Logs{}
+	logs := &testkit.Logs{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -45,7 +45,7 @@ func TestRun(t *testing.T) {
 	}()
 
 	ops := "http://" + logs.WaitAddr(t, "ops")
-	eventually(t, 20*time.Second, "/readyz to answer 200", func() bool { return get(t, ops+"/readyz") == 200 })
+	testkit.Eventually(t, 20*time.Second, "/readyz to answer 200", func() bool { return get(t, ops+"/readyz") == 200 })
 	if code := get(t, ops+"/livez"); code != 200 {
 		t.Fatalf("/livez = %d", code)
 	}
@@ -63,7 +63,7 @@ func TestRun(t *testing.T) {
 			t.Logf("metrics:\n%s", m)
 		}
 	}()
-	eventually(t, 10*time.Second, "metrics to show the work", func() bool {
+	testkit.Eventually(t, 10*time.Second, "metrics to show the work", func() bool {
 		m = body(t, ops+"/metrics")
 		return strings.Contains(m, "worker_entries_acknowledged_total 4") &&
 			strings.Contains(m, `worker_dead_letters_total{kind="unknown_option"} 1`) &&

@@ -86,7 +86,8 @@ type Error struct {
 func (e *Error) Error() string { return "llm " + e.Outcome + ": " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
-// Metrics count calls by outcome and time them.
+// Metrics count calls by outcome and time them. A call is one request sent to the model; a
+// question its caller decided not to send (busy, over budget) is no call and is counted by the caller.
 type Metrics struct {
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -96,16 +97,21 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "analyzer_llm_requests_total",
-			Help: "Chat completion calls by outcome (ok, timeout, unreachable, http_status, bad_response, too_large).",
+			Name: "analyzer_llm_calls_total",
+			Help: "Chat completion calls to the model by outcome (ok, timeout, unreachable, http_status, bad_response, too_large).",
 		}, []string{"outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "analyzer_llm_request_duration_seconds",
+			Name:    "analyzer_llm_call_duration_seconds",
 			Help:    "Chat completion call latency by outcome.",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2, 4, 8, 15, 30, 60},
 		}, []string{"outcome"}),
 	}
 	reg.MustRegister(m.calls, m.duration)
+	// Every outcome exists from the start at 0, so a rate over the first failure is not lost to a
+	// series that did not exist before it.
+	for _, o := range []string{OutcomeOK, OutcomeTimeout, OutcomeUnreachable, OutcomeHTTPStatus, OutcomeBadResponse, OutcomeTooLarge} {
+		m.calls.WithLabelValues(o)
+	}
 	return m
 }
 

@@ -181,7 +181,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 }
 
-// calls reads analyzer_llm_requests_total{outcome} from the registry.
+// calls reads analyzer_llm_calls_total{outcome} from the registry.
 func calls(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -189,7 +189,7 @@ func calls(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "analyzer_llm_requests_total" {
+		if mf.GetName() != "analyzer_llm_calls_total" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {

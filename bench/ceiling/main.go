@@ -1,5 +1,5 @@
 // Command ceiling is the practical ceiling for the vote service: the least an HTTP server can do
-// per vote, one Redis XADD of the same entry, with nothing else (no router, cookie checks, metrics,
+// per vote, one Redis RPUSH of the same entry onto the inbox (queue.Inbox.Cast, as the vote service), with nothing else (no router, cookie checks, metrics,
 // logs or pages). The benchmark drives it and vote with the same load in the same run.
 //
 //	ceiling -addr 127.0.0.1:0 -redis redis://127.0.0.1:6379/0   (prints "listening <addr>")
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-voting-app/voting-app/platform/ballot"
+	"github.com/go-voting-app/voting-app/platform/queue"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -27,7 +28,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	rdb := redis.NewClient(opts)
+	votes := queue.NewInbox(redis.NewClient(opts), *stream)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -43,10 +44,7 @@ func main() {
 		if c != nil {
 			voter = c.Value
 		}
-		err := rdb.XAdd(r.Context(), &redis.XAddArgs{
-			Stream: *stream,
-			Values: ballot.EntryFields(ballot.VoterID(voter), r.FormValue("vote"), time.Now()),
-		}).Err()
+		err := votes.Cast(r.Context(), queue.Cast{Voter: ballot.VoterID(voter), Option: r.FormValue("vote"), At: time.Now()})
 		if err != nil {
 			http.Error(w, "queue unavailable", http.StatusServiceUnavailable)
 			return

@@ -59,14 +59,16 @@ sha() { sha256sum <"$dir/$1.txt" | cut -d' ' -f1; }
 # (NOPERM in the log) and with them the pending entries of the votes stream (redis/redis#14541).
 # The healthcheck user needs no password and may only PING. Each service gets exactly the commands
 # it sends (go-redis authenticates with HELLO, which is allowed before AUTH whatever the ACL says);
-# commands a script runs are checked too, hence the worker's XINFO, XPENDING and XTRIM. With
-# LEGACY_LIST=votes the worker would also need "~votes +lpop".
+# commands a script runs are checked too, hence the worker's EXISTS, XINFO, XSETID, XPENDING,
+# XRANGE, XTRIM, LPOP, LLEN and LINDEX (platform/queue/group.go). The vote service may only RPUSH
+# onto the inbox: no command of its can read, trim or delete a vote (platform/queue/stream.go says
+# why not XADD). With LEGACY_LIST=votes the worker would also need "~votes" (its LPOP is granted).
 acl=$(mktemp "$dir/.redis_acl.XXXXXX")
 cat >"$acl" <<ACL
 user default on #$(sha redis_admin_password) ~* &* +@all
 user healthcheck on nopass resetkeys resetchannels -@all +ping
-user vote on #$(sha redis_vote_password) resetkeys resetchannels ~votes:stream -@all +ping +xadd
-user worker on #$(sha redis_worker_password) resetkeys resetchannels ~votes:stream ~votes:stream:dead -@all +ping +xgroup|create +xreadgroup +xack +xautoclaim +xclaim +xadd +multi +exec +evalsha +eval +xinfo|groups +xinfo|consumers +xgroup|delconsumer +xpending +xtrim
+user vote on #$(sha redis_vote_password) resetkeys resetchannels ~votes:stream:inbox -@all +ping +rpush
+user worker on #$(sha redis_worker_password) resetkeys resetchannels ~votes:stream ~votes:stream:dead ~votes:stream:inbox -@all +ping +evalsha +eval +exists +xgroup|create +xgroup|delconsumer +xreadgroup +xack +xautoclaim +xclaim +xadd +xinfo|groups +xinfo|consumers +xinfo|stream +xsetid +xpending +xrange +xtrim +blmove +lpop +llen +lindex
 ACL
 chmod 0644 "$acl"
 if cmp -s "$acl" "$dir/redis_acl.txt"; then

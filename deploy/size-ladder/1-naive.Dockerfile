@@ -7,6 +7,7 @@ FROM ${GO_IMAGE}
 WORKDIR /src/vote
 ENV GOWORK=off
 COPY platform/ /src/platform/
+COPY testkit/go.mod testkit/go.sum /src/testkit/
 COPY vote/ /src/vote/
 RUN go build -o /usr/local/bin/vote .
 EXPOSE 8080

@@ -12,6 +12,7 @@ ARG TARGETARCH
 WORKDIR /src/vote
 ENV GOWORK=off CGO_ENABLED=0
 COPY platform/go.mod platform/go.sum /src/platform/
+COPY testkit/go.mod testkit/go.sum /src/testkit/
 COPY vote/go.mod vote/go.sum /src/vote/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY platform/ /src/platform/

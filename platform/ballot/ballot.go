@@ -80,6 +80,15 @@ func (o Options) Find(key string) (Option, bool) {
 	return Option{}, false
 }
 
+// Keys returns the options' keys, in ballot order.
+func (o Options) Keys() []string {
+	keys := make([]string, len(o))
+	for i, opt := range o {
+		keys[i] = opt.Key
+	}
+	return keys
+}
+
 // ValidKey reports whether key is one of the ballot's fixed keys. The worker checks queue entries
 // against the keys alone, so labels can change without a worker restart.
 func ValidKey(key string) bool { return key == KeyA || key == KeyB }

@@ -1,6 +1,8 @@
 package ballot
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -87,4 +89,12 @@ func Votes(n int64) string {
 		b.WriteRune(r)
 	}
 	return b.String() + " votes"
+}
+
+// TopTwo returns the two options with the most votes, most first; among equals, ballot order
+// decides. The ballot has at least two options (NewOptions).
+func (t Tally) TopTwo() (first, second Count) {
+	order := slices.Clone(t.Options)
+	slices.SortStableFunc(order, func(a, b Count) int { return cmp.Compare(b.Votes, a.Votes) })
+	return order[0], order[1]
 }

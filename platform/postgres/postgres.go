@@ -1,5 +1,7 @@
-// Package postgres holds what every service shares about the database: connecting, the schema and
-// its migrations, and reading the tally.
+// Package postgres is the vote store and everything about the database: connecting, the schema
+// (its migrations are in migrations/, applied by package migrations), the worker's batch writes
+// (Store), the tally the result service reads (Tally, TotalsChannel), and the history queries of
+// the analyzer. Nothing else in the project writes SQL against these tables.
 package postgres
 
 import (
@@ -15,9 +17,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// TotalsChannel is the NOTIFY channel on which the database announces a changed tally.
-const TotalsChannel = "vote_totals_changed"
-
 // Config says how to reach the database. URL may be empty: pgx then reads the standard libpq
 // variables (PGHOST, PGUSER, PGDATABASE, PGSSLMODE, …).
 type Config struct {
@@ -32,14 +31,19 @@ type Config struct {
 	StatementTimeout time.Duration
 }
 
-// ConfigFromEnv reads DATABASE_URL and DATABASE_PASSWORD / DATABASE_PASSWORD_FILE.
+// ConfigFromEnv reads DATABASE_URL and DATABASE_PASSWORD / DATABASE_PASSWORD_FILE, and, for a
+// service that keeps a pool (maxConns > 0, its default size), DATABASE_MAX_CONNS. A service without
+// a pool passes 0 and does not take the variable: setting it would change nothing.
 func ConfigFromEnv(env *config.Env, appName string, maxConns int) Config {
-	return Config{
+	cfg := Config{
 		URL:      env.String("DATABASE_URL", ""),
 		Password: env.Secret("DATABASE_PASSWORD"),
 		AppName:  appName,
-		MaxConns: int32(env.Int("DATABASE_MAX_CONNS", maxConns, 1, 1000)),
 	}
+	if maxConns > 0 {
+		cfg.MaxConns = int32(env.Int("DATABASE_MAX_CONNS", maxConns, 1, 1000))
+	}
+	return cfg
 }
 
 // Open returns a connection pool. It does not wait for the server: a service starts, reports not
@@ -94,10 +98,12 @@ func (cfg Config) apply(cc *pgx.ConnConfig) {
 var ErrNoSchema = errors.New("schema not migrated yet (the worker creates it)")
 
 // SchemaReady reports whether the tables readers need exist. Readers use it in /readyz and wait
-// instead of failing every query until the worker has run the migrations.
+// instead of failing every query until the worker has run the migrations. Each migration commits on
+// its own, so it asks for the tables of every migration up to the newest (schema.go).
 func SchemaReady(ctx context.Context, q Querier) error {
 	var ok bool
-	if err := q.QueryRow(ctx, `SELECT to_regclass('vote_totals') IS NOT NULL`).Scan(&ok); err != nil {
+	err := q.QueryRow(ctx, `SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest($1::text[]) AS t`, readerTables).Scan(&ok)
+	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
 	if !ok {

@@ -10,15 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/config"
 	"github.com/go-voting-app/voting-app/platform/postgres"
 	"github.com/go-voting-app/voting-app/platform/postgres/migrations"
-	"github.com/go-voting-app/voting-app/platform/testenv"
+	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 func open(t *testing.T, url string) *pgxpool.Pool {
 	t.Helper()
@@ -33,7 +34,7 @@ func open(t *testing.T, url string) *pgxpool.Pool {
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func TestMigrateConcurrentlyIsSafe(t *testing.T) {
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make([]error, 5)
@@ -54,13 +55,13 @@ func TestMigrateConcurrentlyIsSafe(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&applied); err != nil {
 		t.Fatal(err)
 	}
-	if applied != 2 {
-		t.Fatalf("want each of the 2 migrations applied once, got %d rows", applied)
+	if applied != 4 {
+		t.Fatalf("want each of the 4 migrations applied once, got %d rows", applied)
 	}
 }
 
 func TestSchemaReadyBeforeMigrate(t *testing.T) {
-	pool := open(t, testenv.Postgres(t))
+	pool := open(t, testkit.Postgres(t))
 	if err := postgres.SchemaReady(context.Background(), pool); err != postgres.ErrNoSchema {
 		t.Fatalf("want ErrNoSchema on an empty database, got %v", err)
 	}
@@ -70,7 +71,7 @@ func TestSchemaReadyBeforeMigrate(t *testing.T) {
 // counts them.
 func TestMigrateAdoptsClassicTable(t *testing.T) {
 	ctx := context.Background()
-	pool := open(t, testenv.Postgres(t))
+	pool := open(t, testkit.Postgres(t))
 	if _, err := pool.Exec(ctx, `CREATE TABLE votes (id VARCHAR(255) NOT NULL UNIQUE, vote VARCHAR(255) NOT NULL);
 		INSERT INTO votes VALUES ('old1','a'),('old2','b'),('old3','a')`); err != nil {
 		t.Fatal(err)
@@ -91,7 +92,7 @@ func TestMigrateAdoptsClassicTable(t *testing.T) {
 // deletes and truncates, including from concurrent transactions.
 func TestTotalsMatchVotes(t *testing.T) {
 	ctx := context.Background()
-	pool := open(t, testenv.Postgres(t))
+	pool := open(t, testkit.Postgres(t))
 	if err := migrations.Up(ctx, pool, quiet); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestTotalsMatchVotes(t *testing.T) {
 func TestTotalsChangeNotifies(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	pool := open(t, url)
 	if err := migrations.Up(ctx, pool, quiet); err != nil {
 		t.Fatal(err)
@@ -182,7 +183,7 @@ func TestTotalsChangeNotifies(t *testing.T) {
 // long statements; both hold for pools and single connections.
 func TestReadOnlyAndStatementTimeout(t *testing.T) {
 	ctx := context.Background()
-	url := testenv.Postgres(t)
+	url := testkit.Postgres(t)
 	if err := migrations.Up(ctx, open(t, url), quiet); err != nil {
 		t.Fatal(err)
 	}
@@ -224,5 +225,35 @@ func TestBadURLDoesNotLeakThePassword(t *testing.T) {
 	_, err = postgres.ConnConfig(postgres.Config{URL: "postgres://u:hunter2@h:notaport/db"})
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// DATABASE_MAX_CONNS belongs to services with a pool; one without (result) neither reads nor
+// validates it.
+func TestConfigFromEnvMaxConns(t *testing.T) {
+	tests := []struct {
+		value    string
+		maxConns int
+		want     int32
+		wantErr  bool
+	}{
+		{"", 8, 8, false},
+		{"20", 8, 20, false},
+		{"many", 8, 0, true},
+		{"0", 8, 0, true},
+		{"20", 0, 0, false},
+		{"many", 0, 0, false},
+	}
+	for _, tt := range tests {
+		env := config.New(func(k string) string {
+			if k == "DATABASE_MAX_CONNS" {
+				return tt.value
+			}
+			return ""
+		})
+		cfg := postgres.ConfigFromEnv(env, "test", tt.maxConns)
+		if err := env.Err(); (err != nil) != tt.wantErr || (!tt.wantErr && cfg.MaxConns != tt.want) {
+			t.Errorf("DATABASE_MAX_CONNS=%q, default %d: MaxConns %d, err %v", tt.value, tt.maxConns, cfg.MaxConns, err)
+		}
 	}
 }

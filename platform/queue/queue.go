@@ -1,5 +1,7 @@
-// Package queue holds what the vote service and the worker share about the Redis stream that
-// carries votes between them: where it is, how to connect, and the names of its keys.
+// Package queue is the Redis stream that carries votes from the vote service to the workers, and
+// everything about it: how to connect, the names of its keys, the entry codec, appending (Stream),
+// the consumer group's reads, acknowledgements, reclaims and trims, and the dead letters (Group).
+// Nothing else in the project speaks this protocol.
 package queue
 
 import (
@@ -38,8 +40,9 @@ func ConfigFromEnv(env *config.Env) Config {
 	}
 }
 
-// DeadLetters is the stream that receives entries the worker cannot apply, with the reason.
-func (c Config) DeadLetters() string { return c.Stream + ":dead" }
+// DeadLetters is the stream that receives the entries of stream that cannot be applied, each with
+// the reason.
+func DeadLetters(stream string) string { return stream + ":dead" }
 
 // Open returns a client. Like the database pool it connects lazily: a service starts while Redis
 // is down and reports not ready until it is back.
@@ -62,7 +65,8 @@ func Open(cfg Config, poolSize int) (*redis.Client, error) {
 	if poolSize > 0 {
 		opts.PoolSize = poolSize
 	}
-	// Identify with HELLO only on servers that have it; keeps old servers quiet in logs.
+	// No CLIENT SETINFO after connecting: servers before 7.2 answer it with an error that the
+	// client would log on every new connection.
 	opts.DisableIdentity = true
 	return redis.NewClient(opts), nil
 }

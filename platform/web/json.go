@@ -8,14 +8,23 @@ import (
 	"net/http"
 )
 
-// Encode writes v as JSON with the given status.
+// Encode writes v as JSON with the given status. It encodes into memory first, so that a value
+// that cannot be encoded becomes a clean 500 instead of half a document under a 200; a failed
+// write means the client went away, and is returned for the caller to ignore or log.
 func Encode[T any](w http.ResponseWriter, status int, v T) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	if err := json.NewEncoder(w).Encode(v); err != nil {
+	return write(w, status, "application/json", v)
+}
+
+func write(w http.ResponseWriter, status int, contentType string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		return fmt.Errorf("encode json: %w", err)
 	}
-	return nil
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
 
 // ErrBodyTooLarge is returned by Decode when the body exceeds its limit.

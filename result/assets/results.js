@@ -44,6 +44,84 @@
     field(root, "summary").textContent,
   );
 
+  // The live chart: the server draws it at first (and for browsers without this script); here it
+  // is redrawn from each event's recent intervals, and every second as the window slides. The
+  // clock is the server's, from when the page was made, so a wrong clock here does not shift it.
+  const chart = document.getElementById("chart");
+  const plot = chart && chart.querySelector('[data-field="plot"]');
+  const keys = Array.from(root.querySelectorAll("[data-key]"), (item) => item.dataset.key);
+  const labels = Array.from(root.querySelectorAll("[data-key] .label"), (label) => label.textContent);
+  const svg = "http://www.w3.org/2000/svg";
+  const skew = chart ? Number(chart.dataset.serverTime) - Date.now() : 0;
+  const interval = chart ? Number(chart.dataset.interval) * 1000 : 10000;
+  const columns = chart ? Number(chart.dataset.window) * 1000 / interval : 0;
+  const iso = (ms) => new Date(ms).toISOString().replace(".000Z", "Z");
+  // Votes by interval start (ms), as the server rendered them.
+  let recent = new Map();
+  if (plot) {
+    for (const g of plot.querySelectorAll("g[data-start]")) {
+      const votes = {};
+      for (const k of keys) {
+        votes[k] = Number(g.getAttribute("data-" + k)) || 0;
+      }
+      recent.set(Date.parse(g.dataset.start), votes);
+    }
+  }
+  let drawn = "";
+  const drawChart = () => {
+    if (!plot) {
+      return;
+    }
+    const end = Math.floor((Date.now() + skew) / interval) * interval;
+    const start = end - (columns - 1) * interval;
+    let peak = 0;
+    const totals = keys.map(() => 0);
+    const cols = [];
+    for (let i = 0; i < columns; i++) {
+      const at = start + i * interval;
+      const votes = recent.get(at) || {};
+      cols.push([at, votes]);
+      keys.forEach((k, j) => {
+        peak = Math.max(peak, votes[k] || 0);
+        totals[j] += votes[k] || 0;
+      });
+    }
+    const key = JSON.stringify(cols);
+    if (key === drawn) {
+      return;
+    }
+    drawn = key;
+    const width = (10 - 2) / keys.length;
+    const round = (x) => String(Math.round(x * 100) / 100);
+    const groups = cols.map(([at, votes], i) => {
+      const g = document.createElementNS(svg, "g");
+      g.setAttribute("data-start", iso(at));
+      keys.forEach((k, j) => {
+        const n = votes[k] || 0;
+        g.setAttribute("data-" + k, String(n));
+        const h = peak > 0 ? (100 * n) / peak : 0;
+        const bar = document.createElementNS(svg, "rect");
+        bar.setAttribute("class", "col-" + ((j % 3) + 1));
+        bar.setAttribute("x", round(i * 10 + 1 + j * width));
+        bar.setAttribute("y", round(100 - h));
+        bar.setAttribute("width", round(width));
+        bar.setAttribute("height", round(h));
+        g.appendChild(bar);
+      });
+      return g;
+    });
+    plot.replaceChildren(...groups);
+    field(chart, "peak").textContent =
+      peak === 0 ? "no votes in this time" : `top: ${peak} per ${interval / 1000} s`;
+    const caption =
+      `Votes cast every ${interval / 1000} seconds (a change of mind counts) over the last ${(columns * interval) / 60000} minutes: ` +
+      labels.map((label, j) => `${label} ${votes(totals[j])}`).join(", ") + ".";
+    if (field(chart, "caption").textContent !== caption) {
+      field(chart, "caption").textContent = caption;
+      plot.setAttribute("aria-label", caption);
+    }
+  };
+
   const render = (tally) => {
     for (const option of tally.options) {
       const item = root.querySelector(`[data-key="${CSS.escape(option.key)}"]`);
@@ -57,6 +135,13 @@
       field(item, "bar").className = "bar w-" + percent;
     }
     field(root, "summary").textContent = tally.summary;
+    if (tally.lead) {
+      field(root, "lead").textContent = tally.lead.text;
+    }
+    if (tally.recent) {
+      recent = new Map(tally.recent.buckets.map((b) => [Date.parse(b.start), b.votes]));
+      drawChart();
+    }
     const notice = field(root, "notice");
     if (notice) {
       notice.remove();
@@ -96,4 +181,5 @@
     });
   };
   connect();
+  setInterval(drawChart, 1000);
 })();

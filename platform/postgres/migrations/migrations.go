@@ -1,5 +1,5 @@
-// Package migrations holds the schema as versioned SQL migrations, embedded in the binary, and
-// applies them. Only the worker imports it.
+// Package migrations applies the schema's versioned SQL migrations (postgres.Migrations). Only the
+// worker imports it.
 //
 // The runner is a few dozen lines on pgx rather than a migration library: goose (which wrote
 // these files and whose bookkeeping is kept) needs database/sql and brings text/template along,
@@ -11,7 +11,6 @@ package migrations
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,10 +22,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-)
 
-//go:embed *.sql
-var files embed.FS
+	"github.com/go-voting-app/voting-app/platform/postgres"
+)
 
 const (
 	// versionTable is goose's: id, version_id, is_applied, tstamp, one row per applied version
@@ -45,7 +43,13 @@ type Migration struct {
 }
 
 // Load reads the embedded migrations in version order.
-func Load() ([]Migration, error) { return load(files) }
+func Load() ([]Migration, error) {
+	sub, err := fs.Sub(postgres.Migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return load(sub)
+}
 
 func load(fsys fs.FS) ([]Migration, error) {
 	names, err := fs.Glob(fsys, "*.sql")

@@ -38,7 +38,9 @@ CREATE ROLE result LOGIN PASSWORD :'result_pw' IN ROLE pg_read_all_data;
 CREATE ROLE analyzer LOGIN PASSWORD :'analyzer_pw' IN ROLE pg_read_all_data;
 GRANT CONNECT ON DATABASE :"db" TO result, analyzer;
 GRANT USAGE ON SCHEMA public TO result, analyzer;
--- Read-only sessions as well: even a privilege granted by mistake later cannot write.
+-- Sessions also start read-only: a stray write from the services' own code fails even if a
+-- privilege is granted by mistake later. Only a default (a session may SET it off): the wall is
+-- the privileges above (pg_read_all_data, no CREATE), which the compose test probes past it.
 ALTER ROLE result SET default_transaction_read_only = on;
 ALTER ROLE analyzer SET default_transaction_read_only = on;
 SQL

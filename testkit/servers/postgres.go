@@ -1,10 +1,9 @@
-package testenv
+package servers
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -12,80 +11,14 @@ import (
 	"sort"
 	"strconv"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
-const installPostgres = "install PostgreSQL (Debian: apt-get install postgresql) or set TEST_POSTGRES_URL " +
+// InstallPostgres says how to get the server binaries; every error about missing ones ends with it.
+const InstallPostgres = "install PostgreSQL (Debian: apt-get install postgresql) or set TEST_POSTGRES_URL " +
 	"to a superuser URL such as postgres://postgres:secret@127.0.0.1:5432/postgres?sslmode=disable"
-
-// Postgres returns the URL of a new, empty database for this test, dropped when the test ends.
-func Postgres(t testing.TB) string {
-	t.Helper()
-	admin := sharedPostgresURL(t)
-	return createDatabase(t, admin)
-}
-
-func sharedPostgresURL(t testing.TB) string {
-	t.Helper()
-	if url := os.Getenv("TEST_POSTGRES_URL"); url != "" {
-		return url
-	}
-	requireMain(t)
-	shared.Lock()
-	defer shared.Unlock()
-	if shared.postgres == nil {
-		s, err := startPostgres(PostgresSettings{})
-		if err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
-		shared.postgres = s
-		shared.stops = append(shared.stops, s.Close)
-	}
-	return shared.postgres.adminURL()
-}
-
-func createDatabase(t testing.TB, adminURL string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		t.Fatalf("testenv: connect to PostgreSQL: %v (%s)", err, installPostgres)
-	}
-	defer conn.Close(ctx)
-	name := UniqueName(t)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("testenv: create database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, adminURL)
-		if err != nil {
-			return // the server is gone (a test stopped it); its directory goes with it
-		}
-		defer conn.Close(ctx)
-		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	})
-	dbURL, err := withDatabase(adminURL, name)
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	return dbURL
-}
-
-// withDatabase swaps the database name in a postgres:// URL.
-func withDatabase(raw, name string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return "", fmt.Errorf("TEST_POSTGRES_URL must be a postgres:// URL")
-	}
-	u.Path = "/" + name
-	return u.String(), nil
-}
 
 // PostgresServer is a private PostgreSQL server a test can stop and start again.
 type PostgresServer struct {
@@ -107,15 +40,9 @@ type PostgresSettings struct {
 	Params []string
 }
 
-// NewPostgresServer starts a private server for a program that is not a test (a benchmark). The
-// caller must Close it. Tests use Postgres or StartPostgres instead.
-func NewPostgresServer(settings PostgresSettings) (*PostgresServer, error) {
-	return startPostgres(settings)
-}
-
 // Close stops the server and removes its files.
 func (s *PostgresServer) Close() {
-	s.stop()
+	s.Stop()
 	os.RemoveAll(s.dir)
 }
 
@@ -126,7 +53,7 @@ func (s *PostgresServer) URLFor(db string) string {
 
 // CreateDatabase makes an empty database and returns its URL.
 func (s *PostgresServer) CreateDatabase(ctx context.Context, name string) (string, error) {
-	conn, err := pgx.Connect(ctx, s.adminURL())
+	conn, err := pgx.Connect(ctx, s.AdminURL())
 	if err != nil {
 		return "", err
 	}
@@ -140,48 +67,17 @@ func (s *PostgresServer) CreateDatabase(ctx context.Context, name string) (strin
 // PID is the postmaster's process id; the backends are its children.
 func (s *PostgresServer) PID() int { return s.cmd.Process.Pid }
 
-// StartPostgres starts a private server for this test, stopped and removed when the test ends.
-// Tests that take the database away use it; it always runs from the local binaries.
-func StartPostgres(t testing.TB) *PostgresServer {
-	t.Helper()
-	s, err := startPostgres(PostgresSettings{})
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
+// AdminURL is the superuser URL of the server's postgres database.
+func (s *PostgresServer) AdminURL() string { return s.URLFor("postgres") }
 
-// URL returns the URL of a new database on this server for the test.
-func (s *PostgresServer) URL(t testing.TB) string {
-	t.Helper()
-	return createDatabase(t, s.adminURL())
-}
-
-// Stop shuts the server down (fast shutdown: clients are disconnected).
-func (s *PostgresServer) Stop(t testing.TB) {
-	t.Helper()
-	if err := s.stop(); err != nil {
-		t.Fatalf("testenv: stop postgres: %v", err)
-	}
-}
-
-// Start starts a stopped server again on the same port with the same data.
-func (s *PostgresServer) Start(t testing.TB) {
-	t.Helper()
-	if err := s.start(); err != nil {
-		t.Fatalf("testenv: restart postgres: %v", err)
-	}
-}
-
-func (s *PostgresServer) adminURL() string { return s.URLFor("postgres") }
-
-func startPostgres(settings PostgresSettings) (*PostgresServer, error) {
+// NewPostgres initialises a data directory in a temporary directory and starts a server on a free
+// loopback port. The caller must Close it.
+func NewPostgres(settings PostgresSettings) (*PostgresServer, error) {
 	bin, err := PostgresBin()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "testenv-pg-")
+	dir, err := os.MkdirTemp("", "testkit-pg-")
 	if err != nil {
 		return nil, err
 	}
@@ -204,10 +100,10 @@ func startPostgres(settings PostgresSettings) (*PostgresServer, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	if s.port, err = freePort(); err != nil {
+	if s.port, err = FreePort(); err != nil {
 		return nil, err
 	}
-	if err := s.start(); err != nil {
+	if err := s.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -216,12 +112,13 @@ func startPostgres(settings PostgresSettings) (*PostgresServer, error) {
 
 func (s *PostgresServer) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
-	cmd.SysProcAttr = childAttr(s.cred)
+	cmd.SysProcAttr = ChildAttr(s.cred)
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	return cmd
 }
 
-func (s *PostgresServer) start() error {
+// Start starts a stopped server again on the same port with the same data.
+func (s *PostgresServer) Start() error {
 	logf, err := os.OpenFile(filepath.Join(s.dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -247,29 +144,17 @@ func (s *PostgresServer) start() error {
 	s.done = make(chan error, 1)
 	go func() { s.done <- cmd.Wait(); logf.Close() }()
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		conn, err := pgx.Connect(ctx, s.adminURL())
-		cancel()
+	return awaitStart("postgres", s.done, filepath.Join(s.dir, "postgres.log"), 30*time.Second, func(ctx context.Context) error {
+		conn, err := pgx.Connect(ctx, s.AdminURL())
 		if err == nil {
-			conn.Close(context.Background())
-			return nil
+			conn.Close(ctx)
 		}
-		select {
-		case werr := <-s.done:
-			log, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
-			return fmt.Errorf("postgres exited at start (%v):\n%s", werr, log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("postgres did not accept connections within 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 }
 
-func (s *PostgresServer) stop() error {
+// Stop shuts the server down (fast shutdown: clients are disconnected). Start brings it back.
+func (s *PostgresServer) Stop() error {
 	if s.cmd == nil {
 		return nil
 	}
@@ -303,7 +188,7 @@ func PostgresBin() (string, error) {
 			return d, nil
 		}
 	}
-	return "", errors.New("PostgreSQL server binaries (initdb, postgres) not found: " + installPostgres)
+	return "", errors.New("PostgreSQL server binaries (initdb, postgres) not found: " + InstallPostgres)
 }
 
 func pgMajor(dir string) int {

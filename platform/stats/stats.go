@@ -1,6 +1,6 @@
-// Package stats holds the statistics of the analyzer as pure functions of vote counts: confidence
-// intervals for shares and for the margin between two options, the posterior probability that a
-// lead holds, and robust scores for spotting bursts. Counts are int64 and every formula works in
+// Package stats holds the statistics of the poll as pure functions of vote counts, for the
+// analyzer's API and the result page: confidence intervals for shares and for the margin between
+// two options, the posterior probability that a lead holds, and robust scores for spotting bursts. Counts are int64 and every formula works in
 // float64 on shares, so a billion votes neither overflow nor lose the answer.
 package stats
 
@@ -79,6 +79,21 @@ func Margin(x1, x2, n int64, z float64) (float64, Interval) {
 	lower := d - moverBound(p1-w1.Lower, w2.Upper-p2)
 	upper := d + moverBound(w1.Upper-p1, p2-w2.Lower)
 	return d, Interval{Lower: max(-1, lower), Upper: min(1, upper)}
+}
+
+// Lead compares the two options with the most votes.
+type Lead struct {
+	Margin      float64  // x1/n - x2/n
+	Interval    Interval // its 95% confidence interval
+	Significant bool     // the first is ahead and the whole interval lies above zero
+	Probability float64  // that the first's underlying share exceeds the second's
+}
+
+// LeadOf compares x1 ≥ x2 votes of n in all. A tie is never significant: its interval always
+// contains zero.
+func LeadOf(x1, x2, n int64) Lead {
+	d, iv := Margin(x1, x2, n, Z95)
+	return Lead{Margin: d, Interval: iv, Significant: x1 > x2 && iv.Lower > 0, Probability: LeadProbability(x1, x2)}
 }
 
 // LeadProbability returns the probability that the first option's underlying share exceeds the

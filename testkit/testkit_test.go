@@ -1,14 +1,16 @@
-package testenv
+package testkit
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/go-voting-app/voting-app/testkit/servers"
 )
 
 // Without the server binaries the harness must fail with instructions, not skip.
 func TestMissingBinariesSayHowToInstall(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	if _, err := startRedis(false); err == nil || !strings.Contains(err.Error(), "apt-get install redis-server") {
+	if _, err := servers.NewRedis(false); err == nil || !strings.Contains(err.Error(), "apt-get install redis-server") {
 		t.Fatalf("redis: %v", err)
 	}
 }
