@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES := platform testkit vote worker result analyzer loadgen e2e deploytest audit bench
+MODULES := platform testkit vote worker result analyzer loadgen e2e deploytest audit bench deploy/release/sbomscan
 # Build tags of the tests that need Docker; vet covers those files too.
 DOCKER_TAGS := e2e,swarm,chaos
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
@@ -107,6 +107,35 @@ images: $(if $(filter 1,$(OFFLINE)),bases) ## Build the images of vote, worker, 
 secrets: ## Random passwords for compose in deploy/compose/secrets/ (made once, then kept)
 	deploy/compose/secrets.sh
 
+##@ Release (a local registry and a current BuildKit; deploy/release/README.md)
+RELEASE_OUT := out/release
+# After make release, compose and the audit see every image by digest from the local registry.
+RELEASE_ENV := $(if $(wildcard $(RELEASE_OUT)/images.env),$(RELEASE_OUT)/bases.env $(RELEASE_OUT)/images.env)
+
+.PHONY: release-up
+release-up: $(if $(filter 1,$(OFFLINE)),bases) ## Local registry (127.0.0.1:$${REGISTRY_PORT:-5125}) and BuildKit builder; the bases pushed and pinned
+	deploy/release/up.sh
+
+.PHONY: release
+release: release-up ## Build, push, attest (SBOM, provenance) and sign every service image for linux/amd64 and linux/arm64
+	deploy/release/build.sh
+
+.PHONY: release-deploy
+release-deploy: ## Verify the release's signatures, then start it with compose (images by digest)
+	deploy/release/deploy.sh
+
+.PHONY: release-repro
+release-repro: ## Build the release again on a second builder with empty caches and compare every digest
+	deploy/release/repro.sh
+
+.PHONY: release-emulate
+release-emulate: ## Run the released arm64 binaries under qemu-user-static: version and a real request
+	$(AUDIT) emulate
+
+.PHONY: release-down
+release-down: ## Remove the registry and buildkitd containers and the builder (their volumes stay; --volumes: deploy/release/down.sh)
+	deploy/release/down.sh
+
 ##@ Performance
 .PHONY: bench
 bench: images secrets ## Measure the app on this machine -> docs/bench.md, docs/bench-*.svg (about 6 minutes)
@@ -117,12 +146,16 @@ AUDIT      := GOWORK=off $(GO) build -C audit -o ../bin/audit . && bin/audit
 AUDIT_ARGS := $(if $(COMPOSE_ENV),-env-file $(COMPOSE_ENV))
 
 .PHONY: audit
-audit: ## Hardening rules on the Dockerfiles, built images and compose services (run make images first)
-	$(AUDIT) check $(AUDIT_ARGS) $(if $(filter 0,$(OFFLINE)),-pull)
+audit: ## Hardening rules on the Dockerfiles, images and compose services, and the release in the registry (run make release first)
+	$(AUDIT) check $(AUDIT_ARGS) $(foreach f,$(RELEASE_ENV),-env-file $(f)) -release $(RELEASE_OUT) $(if $(filter 0,$(OFFLINE)),-pull)
+
+.PHONY: standin-check
+standin-check: ## Compare the distroless-static stand-in, file by file, with what the upstream image is built from
+	$(AUDIT) standin
 
 .PHONY: audit-selftest
-audit-selftest: ## Build a deliberately bad image and check that the audit rejects it
-	$(AUDIT) selftest $(AUDIT_ARGS)
+audit-selftest: ## Build a deliberately bad image, and tamper with a released one: the audit must reject both
+	$(AUDIT) selftest $(AUDIT_ARGS) -release $(RELEASE_OUT)
 
 .PHONY: sizes
 sizes: ## Image, layer and binary sizes of the service images -> docs/sizes.md, docs/sizes.svg

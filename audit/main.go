@@ -6,6 +6,7 @@
 //	audit ladder    builds the vote image in the variants of deploy/size-ladder and compares them
 //	audit docs      regenerates the tables of docs/hardening.md (-check: only verify them)
 //	audit rules     the rule catalogue as Markdown
+//	audit standin   compares the distroless-static stand-in with what the upstream image is built from
 //
 // Run it from the repository root after the images are built (make images). On an engine without
 // a registry pass the compose env file that names the local bases: -env-file deploy/compose/offline.env.

@@ -36,8 +36,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDocs(rest, stdout, stderr)
 	case "rules":
 		return writeCatalogue(stdout)
+	case "standin":
+		return runStandin(ctx, rest, stdout, stderr)
+	case "repro":
+		return runRepro(ctx, rest, stdout, stderr)
+	case "emulate":
+		return runEmulate(ctx, rest, stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (check, selftest, sizes, ladder, docs, rules)", cmd)
+	return fmt.Errorf("unknown command %q (check, selftest, sizes, ladder, docs, rules, standin, repro, emulate)", cmd)
 }
 
 // common are the flags every command that reads the project takes.
@@ -88,6 +94,8 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	format := fs.String("format", "text", "table format: text or md")
 	only := fs.String("services", "", "comma-separated services to audit (default: all)")
 	pull := fs.Bool("pull", false, "pull a missing image of a service that is not built here (needs a registry)")
+	releaseDir := fs.String("release", "", "the release record deploy/release/build.sh wrote (e.g. out/release): check each released image in the registry (REL rules)")
+	cosign := fs.String("cosign", defaultCosign(os.Getenv), "the cosign binary that verifies signatures")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -98,6 +106,26 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	p.pull = *pull
+	var rec *releaseRecord
+	var recErr error
+	if *releaseDir != "" {
+		rec, recErr = readReleaseRecord(filepath.Join(c.root, *releaseDir))
+	}
+	// DF015: the released services' Dockerfiles against each other.
+	siblings := map[string][2]string{}
+	for _, name := range policy.Released {
+		svc := p.compose.Services[name]
+		if svc == nil || svc.Build == nil {
+			continue
+		}
+		path := p.dockerfilePath(svc)
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		siblings[name] = [2]string{p.relative(path), string(src)}
+	}
+	siblingResults := hardening.CheckSiblingDockerfiles(siblings)
 	var reps []hardening.Report
 	for _, name := range p.order {
 		if *only != "" && !slices.Contains(strings.Split(*only, ","), name) {
@@ -107,7 +135,22 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		reps = append(reps, hardening.Audit(s, policy))
+		if *releaseDir != "" && slices.Contains(policy.Released, name) {
+			switch ref := ""; {
+			case recErr != nil:
+				s.ReleaseErr = recErr
+			case rec.images[name] == "":
+				s.ReleaseErr = fmt.Errorf("the release in %s has no %s image", *releaseDir, name)
+			default:
+				ref = rec.images[name]
+				s.Release, s.ReleaseErr = readRelease(ctx, rec, ref, *cosign)
+			}
+		}
+		rep := hardening.Audit(s, policy)
+		if r, ok := siblingResults[name]; ok {
+			rep.Results = append(rep.Results, r)
+		}
+		reps = append(reps, rep)
 	}
 	switch {
 	case *asJSON:
@@ -182,7 +225,8 @@ func (p *project) subject(ctx context.Context, name string) (hardening.Subject, 
 		s.Dockerfile = df
 	}
 	img, err := loadImage(ctx, p.docker, svc.Image)
-	if err != nil && p.pull && svc.Build == nil {
+	// A digest names exactly one image, so pulling it is safe whoever built it (a release).
+	if err != nil && (p.pull && svc.Build == nil || strings.Contains(svc.Image, "@sha256:")) {
 		if _, perr := docker(ctx, p.docker, "", "image", "pull", "--quiet", svc.Image); perr == nil {
 			img, err = loadImage(ctx, p.docker, svc.Image)
 		}
@@ -195,7 +239,7 @@ func (p *project) subject(ctx context.Context, name string) (hardening.Subject, 
 	return s, nil
 }
 
-func (p *project) dockerfile(svc *hardening.Service) (*hardening.Dockerfile, error) {
+func (p *project) dockerfilePath(svc *hardening.Service) string {
 	dfPath := svc.Build.Dockerfile
 	if dfPath == "" {
 		dfPath = "Dockerfile"
@@ -203,6 +247,11 @@ func (p *project) dockerfile(svc *hardening.Service) (*hardening.Dockerfile, err
 	if !filepath.IsAbs(dfPath) {
 		dfPath = filepath.Join(svc.Build.Context, dfPath)
 	}
+	return dfPath
+}
+
+func (p *project) dockerfile(svc *hardening.Service) (*hardening.Dockerfile, error) {
+	dfPath := p.dockerfilePath(svc)
 	src, err := os.ReadFile(dfPath)
 	if err != nil {
 		return nil, fmt.Errorf("service %s: %w", svc.Name, err)

@@ -29,6 +29,8 @@ func runSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	c.register(fs)
 	keep := fs.Bool("keep", false, "keep the bad image afterwards")
 	tag := fs.String("tag", "voting-app/audit-selftest:bad", "tag of the bad image")
+	releaseDir := fs.String("release", "", "also tamper with a released image (out/release) and expect REL004 to reject it")
+	cosign := fs.String("cosign", defaultCosign(os.Getenv), "the cosign binary that verifies signatures")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,5 +81,16 @@ func runSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "self-test: PASS — the audit rejected the bad image %s (non-zero exit) on %d rules, including all %d expected: %s\n",
 		*tag, len(failed), len(selftestRules), strings.Join(selftestRules, " "))
+	if *releaseDir == "" {
+		return nil
+	}
+	rec, err := readReleaseRecord(filepath.Join(c.root, *releaseDir))
+	if err != nil {
+		return err
+	}
+	if err := tamperSelftest(ctx, rec, "vote", *cosign, stdout); err != nil {
+		return fmt.Errorf("self-test FAILED on the release: %w", err)
+	}
+	fmt.Fprintf(stdout, "self-test: PASS — a released image changed by one byte is rejected, unsigned or with the old signature\n")
 	return nil
 }

@@ -649,7 +649,7 @@ func (w *report) footprint(r *results) barChart {
 		sp := fp.IdleSplit[s]
 		w.p("**What stands between %s and the target.** %.1f MiB against ≤ 15 MiB, of which %.1f MiB are pages of "+
 			"the binary and only %.1f MiB the process's own memory: the idle footprint is the binary's size (the "+
-			"image is %s, nearly all of it the binary; the worker links the most: goose for migrations, pgx, "+
+			"image is %s, nearly all of it the binary; the worker links the most: pgx, "+
 			"go-redis and the Prometheus client). Getting under 15 MiB means a smaller binary (see docs/sizes.md), "+
 			"not less work at run time.", s, mib(idle), mib(sp.File), mib(sp.Anon), size(fp.Images, s))
 		w.p("")

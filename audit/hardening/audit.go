@@ -19,6 +19,10 @@ type Subject struct {
 	ImageErr error
 	// Compose locates compose keys for Where; may be nil.
 	Compose *ComposeFile
+	// Release is the service's released image index, for the release rules; nil with ReleaseErr
+	// set when there is none to read, nil with ReleaseErr nil when the service is not released.
+	Release    *Release
+	ReleaseErr error
 }
 
 // Report is the audit of one service.
@@ -83,6 +87,12 @@ func Audit(s Subject, p Policy) Report {
 			r.Where = s.composeWhere(r.Where)
 			rep.Results = append(rep.Results, r)
 		}
+	}
+	switch {
+	case s.Release != nil:
+		rep.Results = append(rep.Results, CheckRelease(s.Release)...)
+	case s.ReleaseErr != nil:
+		rep.Results = append(rep.Results, failRelease("", s.ReleaseErr)...)
 	}
 	for i, r := range rep.Results {
 		w, ok := p.waiver(s.Name, r.Rule)

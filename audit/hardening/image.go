@@ -42,6 +42,7 @@ type File struct {
 	Size int64
 	Link string
 	UID  int
+	GID  int
 	// Head is the start of a regular file: enough for "#!" and "BEGIN CERTIFICATE"; all of a
 	// small file under /etc.
 	Head []byte
@@ -49,7 +50,8 @@ type File struct {
 
 const (
 	headBytes = 512
-	// Files under /etc are small and some are read whole (passwd).
+	// Files under /etc and package metadata are small and some are read whole (passwd, the
+	// control files in /var/lib/dpkg/status.d).
 	etcBytes = 64 << 10
 )
 
@@ -100,10 +102,10 @@ func LoadImage(ref string, img v1.Image) (*Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: flatten: %w", ref, err)
 		}
-		f := &File{Path: cleanPath(h.Name), Type: h.Typeflag, Mode: h.FileInfo().Mode(), Size: h.Size, Link: h.Linkname, UID: h.Uid}
+		f := &File{Path: cleanPath(h.Name), Type: h.Typeflag, Mode: h.FileInfo().Mode(), Size: h.Size, Link: h.Linkname, UID: h.Uid, GID: h.Gid}
 		if h.Typeflag == tar.TypeReg {
 			n := int64(headBytes)
-			if strings.HasPrefix(f.Path, "/etc/") {
+			if strings.HasPrefix(f.Path, "/etc/") || strings.HasPrefix(f.Path, "/var/lib/dpkg/status.d/") {
 				n = etcBytes
 			}
 			head := make([]byte, min(h.Size, n))
@@ -301,9 +303,9 @@ func imageRules() []imageRule {
 			"a setuid binary is a way back to root for any process in the container",
 			"a runtime base without setuid programs; chmod u-s,g-s in the build",
 			checkNoSetuid),
-		img("IMG005", "nothing world-writable outside /tmp",
-			"a world-writable path lets any user plant files the service may read or run",
-			"fix modes in the build stage (chmod o-w); keep scratch space to /tmp",
+		img("IMG005", "nothing world-writable but the shared sticky directories",
+			"a world-writable path lets any user plant files the service may read or run; only the directories every user shares (/tmp, /var/tmp, /var/lock, /run/lock) may be, and only with the sticky bit",
+			"fix modes in the build stage (chmod o-w); keep scratch space to /tmp (mode 1777)",
 			checkWorldWritable),
 		img("IMG006", "entrypoint is the binary, exec form",
 			"the binary as PID 1 gets SIGTERM and exits cleanly; a shell wrapper needs a shell and may swallow signals",
@@ -391,9 +393,16 @@ func checkNoSetuid(im *Image, _ Policy) Finding {
 	return pass("none among %d entries", len(im.Files)).near(anchorBase)
 }
 
-func inTmp(p string) bool {
-	for _, t := range []string{"/tmp", "/var/tmp"} {
-		if p == t || strings.HasPrefix(p, t+"/") {
+// sharedDirs are the directories the file-system hierarchy gives every user: world-writable with
+// the sticky bit, so no one can remove or replace another's files. Debian's base-files ships
+// /var/tmp and /var/lock that way, and distroless static keeps them as it ships them.
+var sharedDirs = []string{"/tmp", "/var/tmp", "/var/lock", "/run/lock"}
+
+// inShared reports whether p is inside one of the shared directories (their contents are
+// scratch).
+func inShared(p string) bool {
+	for _, t := range sharedDirs {
+		if strings.HasPrefix(p, t+"/") {
 			return true
 		}
 	}
@@ -401,20 +410,25 @@ func inTmp(p string) bool {
 }
 
 func checkWorldWritable(im *Image, _ Policy) Finding {
-	var found []string
+	var found, shared []string
 	for _, p := range sortedPaths(im.Files) {
 		f := im.Files[p]
-		if f.Type == tar.TypeSymlink || inTmp(p) {
+		if f.Type == tar.TypeSymlink || inShared(p) || f.Mode.Perm()&0o002 == 0 {
 			continue
 		}
-		if f.Mode.Perm()&0o002 != 0 {
-			found = append(found, fmt.Sprintf("%s (%s)", p, f.Mode))
+		if f.Type == tar.TypeDir && f.Mode&fs.ModeSticky != 0 && slices.Contains(sharedDirs, p) {
+			shared = append(shared, p)
+			continue
 		}
+		found = append(found, fmt.Sprintf("%s (%s)", p, f.Mode))
 	}
 	if len(found) > 0 {
 		return fail("world-writable: %s", list(found, 3)).near(anchorBase)
 	}
-	return pass("only /tmp").near(anchorBase)
+	if len(shared) == 0 {
+		return pass("nothing").near(anchorBase)
+	}
+	return pass("only the shared sticky directories %s", strings.Join(shared, ", ")).near(anchorBase)
 }
 
 func checkImageEntrypoint(im *Image, _ Policy) Finding {

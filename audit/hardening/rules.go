@@ -1,6 +1,6 @@
-// Package hardening checks a service's Dockerfile, its built image and its compose service against
-// the project's container hardening rules. Every rule has a stable ID (DF… for Dockerfiles, IMG…
-// for images, CMP… for compose services), a one-line reason and a place to fix it; exceptions are
+// Package hardening checks a service's Dockerfile, its built image, its compose service and its
+// released image index against the project's container hardening rules. Every rule has a stable
+// ID (DF… for Dockerfiles, IMG… for images, CMP… for compose services, REL… for releases), a one-line reason and a place to fix it; exceptions are
 // listed once, in the Policy, and reported as waived, never skipped.
 package hardening
 
@@ -82,10 +82,14 @@ func Catalogue() []Rule {
 	for _, r := range dockerfileRules() {
 		rules = append(rules, r.Rule)
 	}
+	rules = append(rules, siblingRule)
 	for _, r := range imageRules() {
 		rules = append(rules, r.Rule)
 	}
 	for _, r := range composeRules() {
+		rules = append(rules, r.Rule)
+	}
+	for _, r := range releaseRules() {
 		rules = append(rules, r.Rule)
 	}
 	return rules
