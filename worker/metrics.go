@@ -1,6 +1,11 @@
 package main
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"slices"
+
+	"github.com/go-voting-app/voting-app/platform/queue"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	batchSize    prometheus.Histogram
@@ -93,6 +98,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, d := range []string{"postgres", "redis"} {
 		m.consecutive.WithLabelValues(d)
 		m.retries.WithLabelValues(d)
+	}
+	// Every kind from zero, so that the first dead letter of a kind is an increase a rule sees.
+	for _, k := range append(slices.Clone(queue.Kinds), kindRejected, kindPanic) {
+		m.deadLetters.WithLabelValues(k)
 	}
 	reg.MustRegister(m.batchSize, m.batchSeconds, m.entries, m.applied, m.deadLetters, m.retries,
 		m.reclaimed, m.moved, m.inbox, m.trimmed, m.lag, m.pending, m.oldestAge, m.consecutive, m.stalled, m.panics)

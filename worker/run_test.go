@@ -4,10 +4,12 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-voting-app/voting-app/platform/queue"
 	"github.com/go-voting-app/voting-app/testkit"
 	"github.com/redis/go-redis/v9"
 )
@@ -48,6 +50,15 @@ func TestRun(t *testing.T) {
 	testkit.Eventually(t, 20*time.Second, "/readyz to answer 200", func() bool { return get(t, ops+"/readyz") == 200 })
 	if code := get(t, ops+"/livez"); code != 200 {
 		t.Fatalf("/livez = %d", code)
+	}
+
+	// Every kind of dead letter is exported from the start, at zero: a rule sees the first one of a
+	// kind as an increase, not as a series appearing.
+	start := body(t, ops+"/metrics")
+	for _, k := range append(slices.Clone(queue.Kinds), kindRejected, kindPanic) {
+		if !strings.Contains(start, `worker_dead_letters_total{kind="`+k+`"} 0`) {
+			t.Errorf("at start, no worker_dead_letters_total{kind=%q} 0", k)
+		}
 	}
 
 	r := newRig(t, dbURL, redisURL, prefix)

@@ -133,6 +133,9 @@ const (
 	BadCast       = "bad_cast"
 )
 
+// Kinds are every kind of DecodeError, for metrics that start each label at zero.
+var Kinds = []string{BadStreamID, MissingField, BadFieldType, BadVoter, UnknownOption, BadCastAt, BadLegacy, BadCast}
+
 func (e *DecodeError) Error() string { return "malformed vote entry: " + e.Reason }
 
 func malformed(kind, format string, args ...any) error {
