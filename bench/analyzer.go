@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -188,22 +187,8 @@ func (b *bench) readLoadDrain(ctx context.Context, rdb *redis.Client, worker *se
 		return run, fmt.Errorf("copy the preloaded inbox: %w", err)
 	}
 	*drained += int64(b.cfg.analyzerDrain)
-	for {
-		g, err := rdb.XInfoGroups(ctx, voteStream).Result()
-		inbox, _ := rdb.LLen(ctx, queue.InboxKey(voteStream)).Result()
-		if err == nil && inbox == 0 && len(g) == 1 && g[0].Pending == 0 && g[0].Lag == 0 && g[0].EntriesRead >= *drained {
-			break
-		}
-		if time.Since(start) > 10*time.Minute {
-			return run, errors.New("the worker did not drain the stream within 10 minutes")
-		}
-		select {
-		case <-ctx.Done():
-			return run, ctx.Err()
-		case <-worker.Done():
-			return run, fmt.Errorf("the worker exited during the drain (%v); log %s", worker.Err(), worker.logPath)
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := awaitDrained(ctx, rdb, worker, *drained); err != nil {
+		return run, err
 	}
 	elapsed := time.Since(start)
 	run.CPU = m.stop()
@@ -332,55 +317,26 @@ func loadHistory(ctx context.Context, dbURL string, n, voters int) error {
 	if err := migrations.Up(ctx, pool, discardLogger()); err != nil {
 		return err
 	}
-	store := postgres.NewStore(pool)
 	end := time.Now().Add(-time.Minute)
 	step := historySpan / time.Duration(n)
-	batches := make(chan []ballot.Vote)
-	errs := make(chan error, drainConcurrency)
-	var wg sync.WaitGroup
-	for range drainConcurrency {
-		wg.Go(func() {
-			for batch := range batches {
-				if _, err := store.Apply(ctx, batch); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	var sendErr error
-	batch := make([]ballot.Vote, 0, drainBatch)
 	r := rand.New(rand.NewPCG(uint64(n), uint64(voters)))
-	for i := range n {
-		at := end.Add(-historySpan + time.Duration(i)*step).Truncate(time.Millisecond)
-		v := r.IntN(voters)
-		option := []string{ballot.KeyA, ballot.KeyB}[v%3%2]
-		if r.IntN(10) == 0 {
-			option = []string{ballot.KeyB, ballot.KeyA}[v%3%2]
-		}
-		batch = append(batch, ballot.Vote{Position: ballot.Position{Ms: at.UnixMilli(), Seq: int64(i)},
-			Voter: fmt.Sprintf("%032x", v), Option: option, CastAt: at.UTC()})
-		if len(batch) == drainBatch || i == n-1 {
-			select {
-			case batches <- batch:
-			case sendErr = <-errs:
+	i := 0
+	next := func() []ballot.Vote {
+		batch := make([]ballot.Vote, 0, drainBatch)
+		for ; i < n && len(batch) < drainBatch; i++ {
+			at := end.Add(-historySpan + time.Duration(i)*step).Truncate(time.Millisecond)
+			v := r.IntN(voters)
+			option := []string{ballot.KeyA, ballot.KeyB}[v%3%2]
+			if r.IntN(10) == 0 {
+				option = []string{ballot.KeyB, ballot.KeyA}[v%3%2]
 			}
-			if sendErr != nil {
-				break
-			}
-			batch = make([]ballot.Vote, 0, drainBatch)
+			batch = append(batch, ballot.Vote{Position: ballot.Position{Ms: at.UnixMilli(), Seq: int64(i)},
+				Voter: fmt.Sprintf("%032x", v), Option: option, CastAt: at.UTC()})
 		}
+		return batch
 	}
-	close(batches)
-	wg.Wait()
-	if sendErr == nil {
-		select {
-		case sendErr = <-errs:
-		default:
-		}
-	}
-	if sendErr != nil {
-		return sendErr
+	if err := applyAll(ctx, postgres.NewStore(pool), next); err != nil {
+		return err
 	}
 	_, err = pool.Exec(ctx, "VACUUM ANALYZE")
 	return err

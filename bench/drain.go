@@ -166,22 +166,8 @@ func (b *bench) drainWorker(ctx context.Context, pg *servers.PostgresServer, red
 	defer w.stop()
 	mem := sampleRSS(w.pid(), 250*time.Millisecond)
 	n := int64(b.cfg.drainEntries)
-	for {
-		g, err := rdb.XInfoGroups(ctx, voteStream).Result()
-		inbox, _ := rdb.LLen(ctx, queue.InboxKey(voteStream)).Result()
-		if err == nil && inbox == 0 && len(g) == 1 && g[0].Pending == 0 && g[0].Lag == 0 && g[0].EntriesRead >= n {
-			break
-		}
-		if time.Since(start) > 10*time.Minute {
-			return drainRun{}, errors.New("the worker did not drain the stream within 10 minutes")
-		}
-		select {
-		case <-ctx.Done():
-			return drainRun{}, ctx.Err()
-		case <-w.Done():
-			return drainRun{}, fmt.Errorf("the worker exited during the drain (%v); log %s", w.Err(), w.logPath)
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := awaitDrained(ctx, rdb, w, n); err != nil {
+		return drainRun{}, err
 	}
 	elapsed := time.Since(start)
 	cpu := m.stop()
@@ -215,11 +201,31 @@ func (b *bench) drainCeiling(ctx context.Context, pg *servers.PostgresServer, vo
 	if err := migrations.Up(ctx, pool, discardLogger()); err != nil {
 		return drainRun{}, err
 	}
-	store := postgres.NewStore(pool)
-	batches := make(chan []ballot.Vote)
-	errs := make(chan error, drainConcurrency)
 	m := startMeter(map[string]proc{"postgres": {pid: pg.PID(), tree: true}, "bench": {pid: os.Getpid()}})
 	start := time.Now()
+	i := 0
+	err = applyAll(ctx, postgres.NewStore(pool), func() []ballot.Vote {
+		batch := votes[i:min(i+drainBatch, len(votes))]
+		i += len(batch)
+		return batch
+	})
+	elapsed := time.Since(start)
+	cpu := m.stop()
+	if err != nil {
+		return drainRun{}, err
+	}
+	run := drainRun{Name: "ceiling", Durable: durable, Seconds: elapsed.Seconds(),
+		VotesPS: float64(len(votes)) / elapsed.Seconds(), CPU: cpu}
+	b.check(ctx, dbURL, int64(len(votes)), expected, &run)
+	b.logf("drain: ceiling durable=%t %6.1fs %8.0f votes/s exact=%t cpu %s", durable, run.Seconds, run.VotesPS, run.Exact, cpuLine(cpu))
+	return run, nil
+}
+
+// applyAll applies the batches next returns, until an empty one, with the worker's batch writer,
+// drainConcurrency at a time, as the worker does.
+func applyAll(ctx context.Context, store *postgres.Store, next func() []ballot.Vote) error {
+	batches := make(chan []ballot.Vote)
+	errs := make(chan error, drainConcurrency)
 	var wg sync.WaitGroup
 	for range drainConcurrency {
 		wg.Go(func() {
@@ -231,29 +237,45 @@ func (b *bench) drainCeiling(ctx context.Context, pg *servers.PostgresServer, vo
 			}
 		})
 	}
-	for i := 0; i < len(votes); i += drainBatch {
+	var err error
+	for batch := next(); len(batch) > 0 && err == nil; batch = next() {
 		select {
-		case batches <- votes[i:min(i+drainBatch, len(votes))]:
-		case err := <-errs:
-			close(batches)
-			wg.Wait()
-			return drainRun{}, err
+		case batches <- batch:
+		case err = <-errs:
 		}
 	}
 	close(batches)
 	wg.Wait()
-	elapsed := time.Since(start)
-	cpu := m.stop()
-	select {
-	case err := <-errs:
-		return drainRun{}, err
-	default:
+	if err == nil {
+		select {
+		case err = <-errs:
+		default:
+		}
 	}
-	run := drainRun{Name: "ceiling", Durable: durable, Seconds: elapsed.Seconds(),
-		VotesPS: float64(len(votes)) / elapsed.Seconds(), CPU: cpu}
-	b.check(ctx, dbURL, int64(len(votes)), expected, &run)
-	b.logf("drain: ceiling durable=%t %6.1fs %8.0f votes/s exact=%t cpu %s", durable, run.Seconds, run.VotesPS, run.Exact, cpuLine(cpu))
-	return run, nil
+	return err
+}
+
+// awaitDrained waits until the worker w has read and acknowledged read entries of the vote stream
+// in all and the inbox is empty.
+func awaitDrained(ctx context.Context, rdb *redis.Client, w *service, read int64) error {
+	start := time.Now()
+	for {
+		g, err := rdb.XInfoGroups(ctx, voteStream).Result()
+		inbox, _ := rdb.LLen(ctx, queue.InboxKey(voteStream)).Result()
+		if err == nil && inbox == 0 && len(g) == 1 && g[0].Pending == 0 && g[0].Lag == 0 && g[0].EntriesRead >= read {
+			return nil
+		}
+		if time.Since(start) > 10*time.Minute {
+			return errors.New("the worker did not drain the stream within 10 minutes")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.Done():
+			return fmt.Errorf("the worker exited during the drain (%v); log %s", w.Err(), w.logPath)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // check compares the database with the expected tally: the classic GROUP BY over votes, the
