@@ -53,8 +53,13 @@ func VotesPerBucket(ctx context.Context, q Querier, from, to time.Time, bucket t
 		GROUP BY 1, 2
 		ORDER BY 1, 2
 		LIMIT $4`, args...)
+	return collectBuckets(rows, err, "votes per bucket")
+}
+
+// collectBuckets reads the (start, option, votes) rows of a query that returned rows and err.
+func collectBuckets(rows pgx.Rows, err error, what string) ([]BucketVotes, error) {
 	if err != nil {
-		return nil, fmt.Errorf("votes per bucket: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (BucketVotes, error) {
 		var b BucketVotes
@@ -63,7 +68,7 @@ func VotesPerBucket(ctx context.Context, q Querier, from, to time.Time, bucket t
 		return b, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("votes per bucket: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }
@@ -241,17 +246,5 @@ const RollupInterval = 10 * time.Second
 func RecentVotes(ctx context.Context, q Querier, since time.Time) ([]BucketVotes, error) {
 	rows, err := q.Query(ctx, `SELECT bucket, vote, votes FROM vote_rollup
 		WHERE bucket >= vote_rollup_bucket($1) ORDER BY bucket, vote`, since)
-	if err != nil {
-		return nil, fmt.Errorf("recent votes: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (BucketVotes, error) {
-		var b BucketVotes
-		err := row.Scan(&b.Start, &b.Option, &b.Votes)
-		b.Start = b.Start.UTC()
-		return b, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("recent votes: %w", err)
-	}
-	return out, nil
+	return collectBuckets(rows, err, "recent votes")
 }
