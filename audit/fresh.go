@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,6 +111,20 @@ func withStamp(doc, stamp string, b []byte) []byte {
 		}
 	}
 	return slices.Concat([]byte(stamp+"\n"), b)
+}
+
+// writeGenerated writes the generated document doc (a path relative to root) with its stamp, and
+// says so on stdout.
+func writeGenerated(ctx context.Context, root, doc string, b []byte, stdout io.Writer) error {
+	st, err := stamp(ctx, root, doc)
+	if err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(root, doc), withStamp(doc, st, b)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", doc)
+	return nil
 }
 
 // staleDocs checks every generated document: it must carry a stamp whose inputs digest is that of

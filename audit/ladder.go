@@ -118,14 +118,9 @@ func runLadder(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *md != "" {
 		var b bytes.Buffer
 		writeLadderMarkdown(&b, results, *svg)
-		st, err := stamp(ctx, c.root, *md)
-		if err != nil {
+		if err := writeGenerated(ctx, c.root, *md, b.Bytes(), stdout); err != nil {
 			return err
 		}
-		if err := writeFile(filepath.Join(c.root, *md), withStamp(*md, st, b.Bytes())); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote %s\n", *md)
 	}
 	if *svg != "" {
 		ch := chart.Chart{
@@ -147,14 +142,9 @@ func runLadder(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err := ch.WriteSVG(&b); err != nil {
 			return err
 		}
-		st, err := stamp(ctx, c.root, *svg)
-		if err != nil {
+		if err := writeGenerated(ctx, c.root, *svg, b.Bytes(), stdout); err != nil {
 			return err
 		}
-		if err := writeFile(filepath.Join(c.root, *svg), withStamp(*svg, st, b.Bytes())); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote %s\n", *svg)
 	}
 	return nil
 }
