@@ -28,7 +28,12 @@ func (b *bench) fanOut(ctx context.Context) error {
 		return err
 	}
 	defer pg.Close()
-	st, err := b.startStack(ctx, pg, redisSrv, "fanout", map[string]string{"SSE_MAX_STREAMS": strconv.Itoa(n + 100)})
+	// Every stream comes from the one loopback address of the streams process, so the per-client
+	// cap goes up with the replica's.
+	st, err := b.startStack(ctx, pg, redisSrv, "fanout", map[string]string{
+		"SSE_MAX_STREAMS":            strconv.Itoa(n + 100),
+		"SSE_MAX_STREAMS_PER_CLIENT": strconv.Itoa(n + 100),
+	})
 	if err != nil {
 		return err
 	}
