@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES := platform testkit vote worker result analyzer loadgen e2e deploytest audit bench deploy/release/sbomscan
+MODULES := platform testkit vote worker result analyzer loadgen secrets-init e2e deploytest audit bench deploy/release/sbomscan
 # Build tags of the tests that need Docker; vet covers those files too.
 DOCKER_TAGS := e2e,swarm,chaos
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
