@@ -158,8 +158,8 @@ func (k *Keeper) keep(name string) ([]byte, error) {
 			return nil, conflict(name)
 		}
 		return stored, nil
-	case exists && supplied == nil:
-		return stored, nil // empty, and nobody supplies a value
+	case exists && supplied == nil && !strings.HasSuffix(name, passwordSuffix):
+		return stored, nil // an empty key, and nobody supplies one
 	case !exists && !errors.Is(err, fs.ErrNotExist):
 		return nil, err
 	}
@@ -177,11 +177,12 @@ func (k *Keeper) keep(name string) ([]byte, error) {
 	}
 	defer os.Remove(tmp)
 	if exists {
-		// An empty placeholder, replaced by what the operator supplied.
+		// Empty: a key's placeholder, replaced by what the operator supplied, or a password no
+		// program of ours wrote (they write whole files), replaced by a new one.
 		if err := os.Rename(tmp, path); err != nil {
 			return nil, err
 		}
-		k.Log("stored the supplied value", "secret", name)
+		k.Log("replaced an empty value", "secret", name)
 		return value, syncDir(filepath.Dir(path))
 	}
 	if err := os.Link(tmp, path); err != nil {

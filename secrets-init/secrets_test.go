@@ -161,6 +161,9 @@ func TestKeeps(t *testing.T) {
 			stored:   map[string]string{"llm_api_key": ""},
 			supplied: map[string]string{"llm_api_key": "sk-1"},
 			want:     map[string]string{"llm_api_key": "sk-1"}},
+		{name: "empty password replaced",
+			stored: map[string]string{"db_worker_password": ""},
+			want:   map[string]string{"db_worker_password": "RANDOM"}},
 		{name: "empty placeholder kept without a supplied key",
 			stored: map[string]string{"llm_api_key": ""},
 			want:   map[string]string{"llm_api_key": ""}},
@@ -182,7 +185,7 @@ func TestKeeps(t *testing.T) {
 				t.Fatalf("Provision: %v, want error %q", err, tt.wantErr)
 			}
 			for n, v := range tt.want {
-				if got := read(t, filepath.Join(root, storeDir, n)); got != v {
+				if got := read(t, filepath.Join(root, storeDir, n)); got != v && !(v == "RANDOM" && hexPassword.MatchString(got)) {
 					t.Errorf("stored %s = %q, want %q", n, got, v)
 				}
 			}
