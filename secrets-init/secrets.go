@@ -209,9 +209,10 @@ func (k *Keeper) keep(name string) ([]byte, error) {
 
 func conflict(name string) error {
 	return fmt.Errorf("secret %s: the supplied value differs from the one stored at first start, which "+
-		"the database and queue volumes were initialised with; it is never replaced. Change the password "+
-		"in place (ALTER ROLE, ACL SETUSER) and remove the volumes' copy, or start afresh with "+
-		"`docker compose down -v` (deletes the votes)", name)
+		"the database and queue volumes were initialised with; it is never replaced. To rotate it, change "+
+		"it in place first (ALTER ROLE, ACL SETUSER), then remove the store so the supplied files are "+
+		"taken again (docker compose rm -f secrets-init; docker volume rm <project>_secrets-store); or "+
+		"start afresh with `docker compose down -v` (deletes the votes)", name)
 }
 
 // supplied reads the operator's file for a secret, or returns nil when there is none. One
