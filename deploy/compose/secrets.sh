@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# deploy/compose/secrets.sh — create the secret files docker-compose.yml mounts under /run/secrets.
+# deploy/compose/secrets.sh — create secret files of your own: for compose with
+# deploy/compose/own-secrets.yml (bare `docker compose up` needs none: secrets-init makes them in
+# volumes), and for Swarm and Kubernetes (deploy/swarm/secrets.sh, deploy/k8s/secrets.sh).
 #
-# Idempotent: a password file that exists is never touched, so running it again (make does, before
-# every `compose up`) keeps the passwords an existing database volume was initialised with. Only
-# the Redis ACL file is derived, from the Redis passwords, and rewritten when they change.
+# Idempotent: a password file that exists is never touched, so running it again keeps the
+# passwords an existing database volume was initialised with. Only the Redis ACL file is derived,
+# from the Redis passwords, and rewritten when they change.
 #
 #   deploy/compose/secrets.sh [DIR]      (default: deploy/compose/secrets next to this script)
 #
