@@ -14,7 +14,7 @@ set -Eeuo pipefail
 
 for f in db_worker_password db_result_password db_analyzer_password; do
 	if [[ ! -s /run/secrets/$f ]]; then
-		echo "10-roles.sh: /run/secrets/$f is missing or empty (secrets-init writes it into the volume secrets-db)" >&2
+		echo "10-roles.sh: /run/secrets/$f is missing or empty (run deploy/compose/secrets.sh)" >&2
 		exit 1
 	fi
 done
