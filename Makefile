@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-MODULES := platform testkit vote worker result analyzer loadgen e2e deploytest audit bench deploy/release/sbomscan
+MODULES := platform testkit vote worker result analyzer loadgen secrets-init e2e deploytest audit bench deploy/release/sbomscan
 # Build tags of the tests that need Docker; vet covers those files too.
 DOCKER_TAGS := e2e,swarm,chaos
 PKGS    := $(addsuffix /...,$(addprefix ./,$(MODULES)))
@@ -33,11 +33,11 @@ demo: up ## Build and start the whole app: vote http://127.0.0.1:8080, result :8
 	@echo "more votes: make seed    stop: make down"
 
 .PHONY: up
-up: images secrets ## Start the stack (without rebuilding what is built)
+up: images ## Start the stack (without rebuilding what is built; secrets-init makes the secrets on the first start)
 	$(COMPOSE) up --detach --wait --no-build
 
 .PHONY: seed
-seed: secrets ## Cast a burst of votes from many voters through the vote service
+seed: ## Cast a burst of votes from many voters through the vote service
 	$(COMPOSE) --profile seed run --rm seed
 
 .PHONY: down
@@ -56,6 +56,10 @@ test: vet ## Run every unit and integration test (starts private PostgreSQL and 
 .PHONY: e2e
 e2e: images ## Compose-level end-to-end test (own project name and ports; removed afterwards)
 	E2E_ENV_FILE=$(COMPOSE_ENV) $(GO) test -tags e2e -count=1 -v -timeout 15m -run TestCompose ./e2e/...
+
+.PHONY: e2e-clone
+e2e-clone: $(if $(filter 1,$(OFFLINE)),bases) ## Fresh clone of HEAD, bare `docker compose up` (no make, no script), a vote counted, restart, racing secrets-init, down -v, nothing left
+	E2E_ENV_FILE=$(COMPOSE_ENV) $(GO) test -tags e2e -count=1 -v -timeout 30m -run '^TestBareClone$$' ./e2e/...
 
 .PHONY: chaos
 chaos: images ## Fault-injection test: the stack under load while worker, Postgres, Redis and vote fail (report: out/chaos-report.md)
@@ -104,7 +108,7 @@ images: $(if $(filter 1,$(OFFLINE)),bases) ## Build the images of vote, worker, 
 	$(COMPOSE) --profile seed build
 
 .PHONY: secrets
-secrets: ## Random passwords for compose in deploy/compose/secrets/ (made once, then kept)
+secrets: ## Random password files in deploy/compose/secrets/ (made once, then kept), for deploy/compose/own-secrets.yml and Swarm
 	deploy/compose/secrets.sh
 
 ##@ Release (a local registry and a current BuildKit; deploy/release/README.md)
@@ -138,7 +142,7 @@ release-down: ## Remove the registry and buildkitd containers and the builder (t
 
 ##@ Performance
 .PHONY: bench
-bench: images secrets ## Measure the app on this machine -> docs/bench.md, docs/bench-*.svg (about 6 minutes)
+bench: images ## Measure the app on this machine -> docs/bench.md, docs/bench-*.svg (about 6 minutes)
 	GOWORK=off $(GO) build -C bench -o ../bin/bench . && bin/bench $(if $(COMPOSE_ENV),-compose-env $(COMPOSE_ENV)) $(BENCH_FLAGS)
 
 ##@ Audit

@@ -137,7 +137,7 @@ func beyondPractices() []practice {
 			[]ref{{compose, `^  mem_limit: 128m`}, {compose, `^  pids_limit: 128`}},
 			"CMP004", "—"},
 		{"Secrets as files",
-			"*_FILE variables name files compose mounts at /run/secrets; no secret in ENV, ARG or the image",
+			"*_FILE variables name files at /run/secrets, a read-only volume secrets-init fills on first start (or files you supply); no secret in ENV, ARG or the image",
 			[]ref{{compose, `REDIS_PASSWORD_FILE: /run/secrets/redis_vote_password`}},
 			"CMP005 DF010", "—"},
 		{"Digest pinning",

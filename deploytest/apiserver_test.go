@@ -607,7 +607,12 @@ func releaseTree(t *testing.T, tree, commit string) string {
 		t.Fatalf("commit %s (the previous release of deploy/k8s, for the upgrade test) is not in this clone (%v %s): the test needs the repository's history; in a shallow clone run git fetch --unshallow", commit, err, out)
 	}
 	dst := t.TempDir()
-	cmd := exec.Command("git", "-C", root, "archive", "--format=tar", commit, "deploy/k8s", "deploy/compose/secrets.sh")
+	paths := []string{"deploy/k8s", "deploy/compose/secrets.sh"}
+	// Since secrets-init, secrets.sh renders the Redis users from its template; before, it held them.
+	if exec.Command("git", "-C", root, "cat-file", "-e", commit+":secrets-init/redis-users.acl").Run() == nil {
+		paths = append(paths, "secrets-init/redis-users.acl")
+	}
+	cmd := exec.Command("git", append([]string{"-C", root, "archive", "--format=tar", commit}, paths...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

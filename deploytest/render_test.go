@@ -46,7 +46,10 @@ func workTree(t *testing.T) string {
 	for _, dir := range []string{"deploy/k8s", "deploytest/testdata"} {
 		copyTree(t, filepath.Join(root, dir), filepath.Join(dst, dir))
 	}
-	copyFile(t, filepath.Join(root, "deploy/compose/secrets.sh"), filepath.Join(dst, "deploy/compose/secrets.sh"))
+	// The script and the Redis users' template it renders.
+	for _, f := range []string{"deploy/compose/secrets.sh", "secrets-init/redis-users.acl"} {
+		copyFile(t, filepath.Join(root, f), filepath.Join(dst, f))
+	}
 
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Fatalf("bash is needed to run deploy/k8s/secrets.sh: install it (apt-get install bash): %v", err)

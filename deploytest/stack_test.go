@@ -217,6 +217,16 @@ func TestStackMatchesCompose(t *testing.T) {
 	// Variables the stack adds: a drain delay, because the routing mesh, unlike compose's
 	// single container, keeps sending requests to a stopping task for a moment.
 	stackOnly := []string{"DRAIN_DELAY"}
+	// Compose's services read the files secrets-init puts in their volume: its command names them,
+	// one SERVICE=SECRET,SECRET... argument per service.
+	shared := map[string][]string{}
+	for _, arg := range compose.Services["secrets-init"].Command {
+		svc, list, ok := strings.Cut(arg, "=")
+		if !ok {
+			t.Fatalf("secrets-init argument %q: want SERVICE=SECRET[,SECRET...]", arg)
+		}
+		shared[svc] = strings.Split(list, ",")
+	}
 	for _, name := range slices.Sorted(maps.Keys(stack.Services)) {
 		s := stack.Services[name]
 		c, ok := compose.Services[name]
@@ -257,6 +267,7 @@ func TestStackMatchesCompose(t *testing.T) {
 				json.Unmarshal(raw, &name)
 				composeSecrets = append(composeSecrets, name)
 			}
+			composeSecrets = append(composeSecrets, shared[name]...)
 			if !slices.Equal(slices.Sorted(slices.Values(secrets)), slices.Sorted(slices.Values(composeSecrets))) {
 				t.Errorf("secrets %v, compose %v", secrets, composeSecrets)
 			}

@@ -11,6 +11,10 @@
 //	make e2e
 //	docker compose --env-file deploy/compose/offline.env build && cd e2e && go test -tags e2e -count=1 -v .
 //
+// TestBareClone (make e2e-clone) starts from a fresh clone of HEAD instead: bare `docker compose
+// up` there, with nothing run before it but, on an engine without a registry, the ./.env that
+// make bases writes; see its comment.
+//
 // Environment:
 //
 //	E2E_ENV_FILE   compose --env-file, relative to the repository root (e.g. deploy/compose/offline.env)

@@ -3,10 +3,12 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +30,8 @@ type stack struct {
 var (
 	goServices    = []string{"vote", "worker", "result", "analyzer"}
 	storeServices = map[string]string{"db": "999:999", "redis": "999:999"}
+	// One-shot services: they run before the others, exit 0 and stay as stopped containers.
+	oneShots = map[string]string{"secrets-init": "65532:65532"}
 	// Ports compose publishes; nothing else (the ops port 9090, Postgres, Redis) may be.
 	publishedPorts = map[string]string{"vote": "8080/tcp", "result": "8081/tcp", "analyzer": "8082/tcp"}
 )
@@ -56,9 +60,6 @@ func startStack(t *testing.T, project string, workers int) *stack {
 	ctx := t.Context()
 	if out, err := run(ctx, root, nil, "docker", "version", "--format", "{{.Server.Version}}"); err != nil {
 		t.Fatalf("no Docker engine: %v\n%s", err, out)
-	}
-	if out, err := run(ctx, root, nil, filepath.Join(root, "deploy/compose/secrets.sh")); err != nil {
-		t.Fatalf("deploy/compose/secrets.sh: %v\n%s", err, out)
 	}
 	// A previous run that was killed may have left the project behind, votes included.
 	if out, err := s.compose(ctx, "down", "--volumes", "--remove-orphans"); err != nil {
@@ -96,18 +97,42 @@ func startStack(t *testing.T, project string, workers int) *stack {
 	return s
 }
 
-// compose runs docker compose on the project. Host ports are left to the engine (0), so the test
-// runs next to a stack on the usual ports; URL finds them.
-// secret reads one of the stack's generated passwords.
+// secret reads one of the stack's passwords from secrets-init's store volume, through its
+// container (stopped after its one run; docker cp reads its volumes all the same). The images
+// have no shell, so nothing can be run in them to print it.
 func (s *stack) secret(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(s.root, "deploy/compose/secrets", name+".txt"))
+	ctx := t.Context()
+	out, err := s.compose(ctx, "ps", "--all", "--quiet", "secrets-init")
+	if err != nil || len(strings.Fields(string(out))) == 0 {
+		t.Fatalf("the stack's secrets-init container: %v\n%s", err, out)
+	}
+	v, err := readSecret(ctx, s.root, strings.Fields(string(out))[0], "/secrets/store/"+name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.TrimSpace(string(b))
+	return v
 }
 
+// readSecret copies one file out of a container (docker cp writes a tar stream).
+func readSecret(ctx context.Context, dir, container, path string) (string, error) {
+	out, err := run(ctx, dir, nil, "docker", "cp", container+":"+path, "-")
+	if err != nil {
+		return "", fmt.Errorf("docker cp %s: %v\n%s", path, err, out)
+	}
+	tr := tar.NewReader(bytes.NewReader(out))
+	if _, err := tr.Next(); err != nil {
+		return "", fmt.Errorf("docker cp %s: %w", path, err)
+	}
+	b, err := io.ReadAll(tr)
+	if err != nil {
+		return "", fmt.Errorf("docker cp %s: %w", path, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// compose runs docker compose on the project. Host ports are left to the engine (0), so the test
+// runs next to a stack on the usual ports; URL finds them.
 func (s *stack) compose(ctx context.Context, args ...string) ([]byte, error) {
 	base := []string{"compose", "--project-name", s.project, "--project-directory", s.root,
 		"--file", filepath.Join(s.root, "docker-compose.yml")}
@@ -138,9 +163,10 @@ type container struct {
 		Labels map[string]string
 	}
 	State struct {
-		Status string
-		Pid    int
-		Health *struct {
+		Status   string
+		ExitCode int
+		Pid      int
+		Health   *struct {
 			Status string
 		}
 	}
@@ -167,6 +193,12 @@ func (c container) health() string {
 		return "no healthcheck"
 	}
 	return c.State.Health.Status
+}
+
+// done reports a one-shot service's container that did its work: exited with status 0.
+func (c container) done() bool {
+	_, ok := oneShots[c.Service()]
+	return ok && c.State.Status == "exited" && c.State.ExitCode == 0
 }
 
 // IP returns the container's address on one of the project's networks ("" when not attached).
@@ -221,6 +253,9 @@ func (s *stack) dumpLogs(t *testing.T, ctx context.Context) {
 	}
 	var bad []container
 	for _, c := range s.containers(t, ctx) {
+		if c.done() {
+			continue
+		}
 		if c.State.Status != "running" || (c.State.Health != nil && c.State.Health.Status != "healthy") {
 			bad = append(bad, c)
 		}

@@ -163,8 +163,8 @@ func TestDockerfileBuildArgs(t *testing.T) {
 	}
 }
 
-// The project's own Dockerfiles pass every Dockerfile rule (the load tool's missing HEALTHCHECK is
-// waived in the policy, not here).
+// The project's own Dockerfiles pass every Dockerfile rule (the one-shots' missing HEALTHCHECK,
+// the load tool's and secrets-init's, is waived in the policy, not here).
 func TestProjectDockerfiles(t *testing.T) {
 	files, _ := filepath.Glob("../../*/Dockerfile")
 	if len(files) == 0 {
@@ -182,7 +182,7 @@ func TestProjectDockerfiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, r := range CheckDockerfile(d) {
-				if r.Status != Pass && !(name == "loadgen/Dockerfile" && r.Rule == "DF008") {
+				if r.Status != Pass && !((name == "loadgen/Dockerfile" || name == "secrets-init/Dockerfile") && r.Rule == "DF008") {
 					t.Errorf("%s: %s %s (%s)", r.Rule, r.Status, r.Detail, r.Where)
 				}
 			}

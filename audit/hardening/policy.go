@@ -34,11 +34,12 @@ type Waiver struct {
 }
 
 // DefaultPolicy is the project's policy: the published ports of docker-compose.yml and the
-// exceptions for the two third-party server images and the one-shot load tool.
+// exceptions for the two third-party server images and the two one-shots (load tool, secrets).
 func DefaultPolicy() Policy {
 	const (
 		store   = "third-party server image: "
 		oneShot = "one-shot load tool: its exit code is its health, and compose waits for it with service_completed_successfully"
+		secrets = "one-shot that makes the secrets before the other services start: its exit code is its health, and they wait for it with service_completed_successfully"
 		viaCmp  = "compose runs it as user 999:999 (CMP012), so the image's default never applies"
 		entry   = "the image's entrypoint is a shell script that prepares the data directory and honours the *_FILE variables"
 		suid    = "Debian's su, passwd, mount…; inert here: compose sets no-new-privileges (CMP003) and drops every capability (CMP002)"
@@ -71,6 +72,9 @@ func DefaultPolicy() Policy {
 		Waiver{"seed", "DF008", oneShot},
 		Waiver{"seed", "IMG007", oneShot},
 		Waiver{"seed", "CMP006", oneShot},
+		Waiver{"secrets-init", "DF008", secrets},
+		Waiver{"secrets-init", "IMG007", secrets},
+		Waiver{"secrets-init", "CMP006", secrets},
 	)
 	return Policy{
 		TargetSize: 12 * MiB,

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# deploy/compose/secrets.sh — create the secret files docker-compose.yml mounts under /run/secrets.
+# deploy/compose/secrets.sh — create secret files of your own: for compose with
+# deploy/compose/own-secrets.yml (bare `docker compose up` needs none: secrets-init makes them in
+# volumes), and for Swarm and Kubernetes (deploy/swarm/secrets.sh, deploy/k8s/secrets.sh).
 #
-# Idempotent: a password file that exists is never touched, so running it again (make does, before
-# every `compose up`) keeps the passwords an existing database volume was initialised with. Only
-# the Redis ACL file is derived, from the Redis passwords, and rewritten when they change.
+# Idempotent: a password file that exists is never touched, so running it again keeps the
+# passwords an existing database volume was initialised with. Only the Redis ACL file is derived,
+# from the Redis passwords, and rewritten when they change.
 #
 #   deploy/compose/secrets.sh [DIR]      (default: deploy/compose/secrets next to this script)
 #
@@ -52,24 +54,17 @@ fi
 
 sha() { sha256sum <"$dir/$1.txt" | cut -d' ' -f1; }
 
-# Redis users. Passwords appear only as SHA-256 hashes (#...). A new connection must AUTH before
-# anything, PING included. The default user has every right, behind a password no service knows:
-# Redis 7.0 replays its append-only file as the default user and checks each replayed command
-# against that user's ACL, so a restricted default user silently drops the replayed transactions
-# (NOPERM in the log) and with them the pending entries of the votes stream (redis/redis#14541).
-# The healthcheck user needs no password and may only PING. Each service gets exactly the commands
-# it sends (go-redis authenticates with HELLO, which is allowed before AUTH whatever the ACL says);
-# commands a script runs are checked too, hence the worker's EXISTS, XINFO, XSETID, XPENDING,
-# XRANGE, XTRIM, LPOP, LLEN and LINDEX (platform/queue/group.go). The vote service may only RPUSH
-# onto the inbox: no command of its can read, trim or delete a vote (platform/queue/stream.go says
-# why not XADD). With LEGACY_LIST=votes the worker would also need "~votes" (its LPOP is granted).
+# Redis users: secrets-init/redis-users.acl is the one template (it says why each user may do what),
+# rendered here as secrets-init renders it for bare `docker compose up`: comment and empty lines
+# dropped, {{NAME}} replaced by the SHA-256 of NAME's password. secrets-init/secrets_test.go checks
+# that the two agree.
+template="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/secrets-init/redis-users.acl"
 acl=$(mktemp "$dir/.redis_acl.XXXXXX")
-cat >"$acl" <<ACL
-user default on #$(sha redis_admin_password) ~* &* +@all
-user healthcheck on nopass resetkeys resetchannels -@all +ping
-user vote on #$(sha redis_vote_password) resetkeys resetchannels ~votes:stream:inbox -@all +ping +rpush
-user worker on #$(sha redis_worker_password) resetkeys resetchannels ~votes:stream ~votes:stream:dead ~votes:stream:inbox -@all +ping +evalsha +eval +exists +xgroup|create +xgroup|delconsumer +xreadgroup +xack +xautoclaim +xclaim +xadd +xinfo|groups +xinfo|consumers +xinfo|stream +xsetid +xpending +xrange +xtrim +blmove +lpop +llen +lindex
-ACL
+grep -v -e '^#' -e '^$' "$template" >"$acl"
+for name in $(grep -o '{{[a-z0-9_]*}}' "$template" | tr -d '{}' | sort -u); do
+	hash=$(sha "$name")
+	sed -i "s/{{$name}}/$hash/g" "$acl"
+done
 chmod 0644 "$acl"
 if cmp -s "$acl" "$dir/redis_acl.txt"; then
 	rm -f "$acl"

@@ -680,6 +680,33 @@ if wanted redis; then
 	ensure_dir_image redis "$NS/redis:7.0"
 fi
 
+# ./.env at the repository root: compose reads it by itself, so plain `docker compose up` builds on
+# the stand-ins here as it builds on the upstream images where there is a registry. It holds the
+# lines of deploy/compose/offline.env under a marker line; a .env without the marker is the user's
+# own and is left alone (git ignores .env either way).
+write_dotenv() {
+	local root env_file marker tmp
+	root=$(cd "$SCRIPT_DIR/../.." && pwd)
+	env_file=$root/.env
+	marker="# Written by deploy/offline/bases.sh: the stand-in base images for plain \`docker compose up\`."
+	if [[ -e $env_file ]] && [[ $(head -n1 "$env_file") != "$marker" ]]; then
+		warn "$env_file is not the one this script writes; left alone. Add the lines of deploy/compose/offline.env to it, or run docker compose --env-file deploy/compose/offline.env"
+		return
+	fi
+	tmp=$(mktemp "$root/.env.XXXXXX")
+	{
+		printf '%s\n' "$marker" "# Rewritten by each run while this first line stays; remove the line to keep your own edits."
+		grep -v '^#' "$root/deploy/compose/offline.env"
+	} >"$tmp"
+	chmod 0644 "$tmp"
+	mv -f "$tmp" "$env_file"
+	info "wrote $env_file (the stand-ins for plain docker compose up)"
+}
+if ((needs_base)); then
+	step "./.env"
+	write_dotenv
+fi
+
 print_summary
 printf '\nDone in %s.\n' "$(elapsed "$START")"
 RC_OK=1
