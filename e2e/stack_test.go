@@ -19,8 +19,9 @@ import (
 // stack is a compose project started from the repository's docker-compose.yml.
 type stack struct {
 	root    string // repository root: the compose project directory
-	project string
-	envFile string // --env-file, or ""
+	project  string
+	envFile  string   // --env-file, or ""
+	profiles []string // compose profiles to enable (--profile), e.g. monitoring
 }
 
 // Services of the compose file, by kind: the Go services run as 65532 from the distroless-like
@@ -40,13 +41,13 @@ const workers = 2
 // worker replicas, and waits until every container is healthy. The
 // stack is removed with its volumes when the test ends (E2E_KEEP=1 keeps it), after printing the
 // logs of what failed.
-func startStack(t *testing.T, project string, workers int) *stack {
+func startStack(t *testing.T, project string, workers int, profiles ...string) *stack {
 	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{root: root, project: project}
+	s := &stack{root: root, project: project, profiles: profiles}
 	if f := os.Getenv("E2E_ENV_FILE"); f != "" {
 		if !filepath.IsAbs(f) {
 			f = filepath.Join(root, f)
@@ -114,7 +115,10 @@ func (s *stack) compose(ctx context.Context, args ...string) ([]byte, error) {
 	if s.envFile != "" {
 		base = append(base, "--env-file", s.envFile)
 	}
-	env := []string{"PUBLISH_ADDR=127.0.0.1", "VOTE_PORT=0", "RESULT_PORT=0", "ANALYZER_PORT=0"}
+	for _, p := range s.profiles {
+		base = append(base, "--profile", p)
+	}
+	env := []string{"PUBLISH_ADDR=127.0.0.1", "VOTE_PORT=0", "RESULT_PORT=0", "ANALYZER_PORT=0", "PROMETHEUS_PORT=0"}
 	return run(ctx, s.root, env, "docker", append(base, args...)...)
 }
 
