@@ -216,10 +216,9 @@ func exportedMetrics(t *testing.T, root string) map[string]bool {
 			t.Fatal(err)
 		}
 	}
-	for _, n := range []string{"votes_cast_total", "worker_oldest_pending_age_seconds", "result_sse_clients", "analyzer_answers_total"} {
-		if !names[n] {
-			t.Fatalf("the code scan found no %s: the pattern no longer matches how metrics are declared (found %v)", n, slices.Sorted(maps.Keys(names)))
-		}
+	// The services declare about fifty; far fewer means the pattern no longer matches how they do.
+	if len(names) < 30 {
+		t.Fatalf("the code scan found only %d metric names, %v: does metricOpts still match how metrics are declared?", len(names), slices.Sorted(maps.Keys(names)))
 	}
 	for _, n := range []string{"go_goroutines", "go_memstats_alloc_bytes", "go_memstats_heap_inuse_bytes",
 		"process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds"} {
