@@ -18,7 +18,7 @@ import (
 
 // stack is a compose project started from the repository's docker-compose.yml.
 type stack struct {
-	root    string // repository root: the compose project directory
+	root     string // repository root: the compose project directory
 	project  string
 	envFile  string   // --env-file, or ""
 	profiles []string // compose profiles to enable (--profile), e.g. monitoring
