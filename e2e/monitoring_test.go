@@ -138,6 +138,8 @@ func testDashboard(t *testing.T, s *stack, prom, chromium string) {
 	// Prometheus has the numbers once it has scraped after the votes were counted.
 	waitQuery(t, prom, fmt.Sprintf("sum(votes_cast_total) >= %d", p.casts()))
 	waitQuery(t, prom, "sum(worker_votes_applied_total) > 0")
+	// The recording rules run on their own clock: wait for the one the dashboard's rate shows.
+	waitQuery(t, prom, "job:votes_cast:rate1m > 0")
 	waitQuery(t, prom, "sum(result_sse_clients) >= 1")
 	waitQuery(t, prom, `sum(worker_dead_letters_total{kind="missing_field"}) >= 1`)
 	// The rules see it too: the dead letter fires its alert, and nothing else fires.
