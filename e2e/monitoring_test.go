@@ -31,6 +31,9 @@ func TestMonitoring(t *testing.T) {
 	prom := s.URL(t, "prometheus", "9090")
 
 	t.Run("targets", func(t *testing.T) { testTargets(t, prom) })
+	// Prometheus is held to what every container of the stack is: a non-root user, a read-only
+	// root file system, no capabilities, limits, healthy.
+	t.Run("hardening", func(t *testing.T) { testHardening(t, s) })
 	t.Run("segmentation", func(t *testing.T) { testPrometheusSegmentation(t, s) })
 	t.Run("dashboard", func(t *testing.T) { testDashboard(t, s, prom, chromium) })
 }

@@ -29,8 +29,11 @@ type stack struct {
 var (
 	goServices    = []string{"vote", "worker", "result", "analyzer"}
 	storeServices = map[string]string{"db": "999:999", "redis": "999:999"}
+	// Services of compose profiles the tests start, as the user compose runs them.
+	profileServices = map[string]string{"prometheus": "65534:65534"}
 	// Ports compose publishes; nothing else (the ops port 9090, Postgres, Redis) may be.
-	publishedPorts = map[string]string{"vote": "8080/tcp", "result": "8081/tcp", "analyzer": "8082/tcp"}
+	// Prometheus's 9090 is its own web UI, published only with the monitoring profile.
+	publishedPorts = map[string]string{"vote": "8080/tcp", "result": "8081/tcp", "analyzer": "8082/tcp", "prometheus": "9090/tcp"}
 )
 
 // workers is how many worker replicas the compose test runs: more than one, so the tally is checked with
