@@ -117,8 +117,9 @@ func readYAML(t *testing.T, path string, v any) {
 }
 
 // TestMonitoringMetricsExist: every metric a rule or the dashboard queries is one the code
-// exports (or a recording rule makes), so renaming a metric turns this red instead of leaving an
-// alert that can never fire and a dashboard that shows nothing.
+// exports (or a recording rule makes), and every label value it matches is a string in the code,
+// so renaming a metric or a reason turns this red instead of leaving an alert that can never fire
+// and a dashboard that shows nothing.
 func TestMonitoringMetricsExist(t *testing.T) {
 	root := repoRoot(t)
 	dir := filepath.Join(root, monitoringDir)
@@ -166,8 +167,14 @@ func TestMonitoringMetricsExist(t *testing.T) {
 			queries = append(queries, query{filepath.Base(f), string(m[1])})
 		}
 	}
+	literals := codeLiterals(t, root)
 	used := 0
 	for _, q := range queries {
+		for _, lv := range labelValues(q.expr) {
+			if !literals[lv.value] {
+				t.Errorf("%s matches %s=%q, a value no service's code has as a string: renamed?", q.where, lv.label, lv.value)
+			}
+		}
 		names := metricNames(q.expr)
 		if len(names) == 0 {
 			t.Errorf("%s: found no metric in %q", q.where, q.expr)
@@ -227,6 +234,67 @@ func exportedMetrics(t *testing.T, root string) map[string]bool {
 	return names
 }
 
+// labelMatcher is a label matcher in a selector: name, operator, quoted value.
+var labelMatcher = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"`)
+
+// plainAlternation is a regular expression that only lists values: a|b|c.
+var plainAlternation = regexp.MustCompile(`^[a-zA-Z0-9_]+(\|[a-zA-Z0-9_]+)*$`)
+
+// ownLabels are set by Prometheus or its configuration, not by the services.
+var ownLabels = map[string]bool{"job": true, "instance": true, "alertname": true, "alertstate": true, "severity": true}
+
+type labelValue struct{ label, value string }
+
+// labelValues returns the values a query's label matchers name: each literal, and each branch of a
+// regular expression that is a plain alternation (a|b). Other patterns are left out.
+func labelValues(expr string) []labelValue {
+	var out []labelValue
+	for _, m := range labelMatcher.FindAllStringSubmatch(expr, -1) {
+		label, op, value := m[1], m[2], m[3]
+		if ownLabels[label] || value == "" || strings.Contains(value, "%") { // %s: filled in by a console
+			continue
+		}
+		values := []string{value}
+		if op == "=~" || op == "!~" {
+			if !plainAlternation.MatchString(value) {
+				continue
+			}
+			values = strings.Split(value, "|")
+		}
+		for _, v := range values {
+			out = append(out, labelValue{label, v})
+		}
+	}
+	return out
+}
+
+// codeLiterals collects the Go string literals of the services' code (not their tests): a label
+// value a rule matches, such as reason="queue_unavailable", must be among them.
+func codeLiterals(t *testing.T, root string) map[string]bool {
+	t.Helper()
+	lit := regexp.MustCompile(`"([a-zA-Z0-9_]+)"`)
+	out := map[string]bool{}
+	for _, mod := range []string{"platform", "vote", "worker", "result", "analyzer"} {
+		err := filepath.WalkDir(filepath.Join(root, mod), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range lit.FindAllSubmatch(b, -1) {
+				out[string(m[1])] = true
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
 var (
 	promString   = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'`)
 	promBraces   = regexp.MustCompile(`\{[^{}]*\}`)
@@ -278,6 +346,11 @@ func TestMetricNames(t *testing.T) {
 		if got := metricNames(tc.expr); !slices.Equal(got, tc.want) {
 			t.Errorf("metricNames(%q) = %q, want %q", tc.expr, got, tc.want)
 		}
+	}
+	got := labelValues(`x{reason=~"queue_unavailable|internal", how!="ok", job="vote", le=~"0.1.*"} + y{instance="%s"}`)
+	want := []labelValue{{"reason", "queue_unavailable"}, {"reason", "internal"}, {"how", "ok"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("labelValues = %v, want %v", got, want)
 	}
 }
 
