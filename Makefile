@@ -42,7 +42,7 @@ seed: ## Cast a burst of votes from many voters through the vote service
 
 .PHONY: down
 down: ## Stop the stack and delete its volumes (votes included)
-	$(COMPOSE) --profile seed down --volumes --remove-orphans
+	$(COMPOSE) --profile seed --profile monitoring down --volumes --remove-orphans
 
 .PHONY: logs
 logs: ## Follow the stack's logs
@@ -60,6 +60,10 @@ e2e: images ## Compose-level end-to-end test (own project name and ports; remove
 .PHONY: e2e-clone
 e2e-clone: $(if $(filter 1,$(OFFLINE)),bases) ## Fresh clone of HEAD, bare `docker compose up` (no make, no script), a vote counted, restart, racing secrets-init, down -v, nothing left
 	E2E_ENV_FILE=$(COMPOSE_ENV) $(GO) test -tags e2e -count=1 -v -timeout 30m -run '^TestBareClone$$' ./e2e/...
+
+.PHONY: e2e-monitoring
+e2e-monitoring: images ## The stack with the monitoring profile: every target up, Prometheus kept from the stores, the dashboard in a browser (docs/dashboard.png)
+	E2E_ENV_FILE=$(COMPOSE_ENV) E2E_PROJECT=$${E2E_PROJECT:-voting-app-e2e-monitoring} $(GO) test -tags e2e -count=1 -v -timeout 15m -run '^TestMonitoring$$' ./e2e/...
 
 .PHONY: chaos
 chaos: images ## Fault-injection test: the stack under load while worker, Postgres, Redis and vote fail (report: out/chaos-report.md)

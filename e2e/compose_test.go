@@ -130,6 +130,9 @@ func testHardening(t *testing.T, s *stack) {
 		seen[svc]++
 		t.Run(strings.TrimPrefix(c.Name, "/"), func(t *testing.T) {
 			user, ok := storeServices[svc]
+			if !ok {
+				user, ok = profileServices[svc]
+			}
 			if slices.Contains(goServices, svc) {
 				user, ok = "65532:65532", true
 			}

@@ -20,9 +20,10 @@ import (
 
 // stack is a compose project started from the repository's docker-compose.yml.
 type stack struct {
-	root    string // repository root: the compose project directory
-	project string
-	envFile string // --env-file, or ""
+	root     string // repository root: the compose project directory
+	project  string
+	envFile  string   // --env-file, or ""
+	profiles []string // compose profiles to enable (--profile), e.g. monitoring
 }
 
 // Services of the compose file, by kind: the Go services run as 65532 from the distroless-like
@@ -32,8 +33,11 @@ var (
 	storeServices = map[string]string{"db": "999:999", "redis": "999:999"}
 	// One-shot services: they run before the others, exit 0 and stay as stopped containers.
 	oneShots = map[string]string{"secrets-init": "65532:65532"}
+	// Services of compose profiles the tests start, as the user compose runs them.
+	profileServices = map[string]string{"prometheus": "65534:65534"}
 	// Ports compose publishes; nothing else (the ops port 9090, Postgres, Redis) may be.
-	publishedPorts = map[string]string{"vote": "8080/tcp", "result": "8081/tcp", "analyzer": "8082/tcp"}
+	// Prometheus's 9090 is its own web UI, published only with the monitoring profile.
+	publishedPorts = map[string]string{"vote": "8080/tcp", "result": "8081/tcp", "analyzer": "8082/tcp", "prometheus": "9090/tcp"}
 )
 
 // workers is how many worker replicas the compose test runs: more than one, so the tally is checked with
@@ -44,13 +48,13 @@ const workers = 2
 // worker replicas, and waits until every container is healthy. The
 // stack is removed with its volumes when the test ends (E2E_KEEP=1 keeps it), after printing the
 // logs of what failed.
-func startStack(t *testing.T, project string, workers int) *stack {
+func startStack(t *testing.T, project string, workers int, profiles ...string) *stack {
 	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{root: root, project: project}
+	s := &stack{root: root, project: project, profiles: profiles}
 	if f := os.Getenv("E2E_ENV_FILE"); f != "" {
 		if !filepath.IsAbs(f) {
 			f = filepath.Join(root, f)
@@ -139,7 +143,10 @@ func (s *stack) compose(ctx context.Context, args ...string) ([]byte, error) {
 	if s.envFile != "" {
 		base = append(base, "--env-file", s.envFile)
 	}
-	env := []string{"PUBLISH_ADDR=127.0.0.1", "VOTE_PORT=0", "RESULT_PORT=0", "ANALYZER_PORT=0"}
+	for _, p := range s.profiles {
+		base = append(base, "--profile", p)
+	}
+	env := []string{"PUBLISH_ADDR=127.0.0.1", "VOTE_PORT=0", "RESULT_PORT=0", "ANALYZER_PORT=0", "PROMETHEUS_PORT=0"}
 	return run(ctx, s.root, env, "docker", append(base, args...)...)
 }
 

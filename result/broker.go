@@ -89,6 +89,7 @@ type subscriber struct {
 // newBroker returns a broker for at most maxSubscribers streams, at most perClient (0: any number)
 // of them from one client.
 func newBroker(maxSubscribers, perClient int, m *metrics) *broker {
+	m.maxStreams.Set(float64(maxSubscribers))
 	return &broker{
 		subs:      make(map[*subscriber]struct{}),
 		clients:   make(map[netip.Addr]int),

@@ -99,6 +99,10 @@ func TestBrokerLimitAndClose(t *testing.T) {
 	if got := testutil.ToFloat64(m.clients); got != 2 {
 		t.Fatalf("clients gauge %v, want 2", got)
 	}
+	// The cap beside the count: a rule compares the two.
+	if got := testutil.ToFloat64(m.maxStreams); got != 2 {
+		t.Fatalf("max streams gauge %v, want 2", got)
+	}
 	b.Unsubscribe(s1)
 	b.Unsubscribe(s1)
 	if _, err := b.Subscribe(netip.Addr{}); err != nil {

@@ -12,6 +12,7 @@ const (
 // metrics are the result service's own metrics; the HTTP ones come from web.NewMetrics.
 type metrics struct {
 	clients        prometheus.Gauge
+	maxStreams     prometheus.Gauge
 	rejected       prometheus.Counter
 	clientLimited  prometheus.Counter
 	eventsSent     prometheus.Counter
@@ -29,6 +30,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		clients: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "result_sse_clients",
 			Help: "Browsers connected to /events now.",
+		}),
+		maxStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "result_sse_max_streams",
+			Help: "SSE_MAX_STREAMS: the streams this instance holds at most; result_sse_clients near it means the next browsers get a 503.",
 		}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "result_sse_rejected_total",
@@ -74,7 +79,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, t := range []string{triggerNotify, triggerRecheck, triggerConnect} {
 		m.queries.WithLabelValues(t) // export zeros, so rate() works from the first scrape
 	}
-	reg.MustRegister(m.clients, m.rejected, m.clientLimited, m.eventsSent, m.updatesDropped, m.queries, m.queryErrors,
+	reg.MustRegister(m.clients, m.maxStreams, m.rejected, m.clientLimited, m.eventsSent, m.updatesDropped, m.queries, m.queryErrors,
 		m.notifications, m.coalesced, m.tallyChanges, m.reconnects)
 	return m
 }

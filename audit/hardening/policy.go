@@ -67,6 +67,24 @@ func DefaultPolicy() Policy {
 			Waiver{svc, "IMG011", store + noTLS},
 		)
 	}
+	// Prometheus (compose profile monitoring): upstream's image or the Debian stand-in, as published.
+	const (
+		prom      = "third-party monitoring image: "
+		promShell = "the upstream image is busybox-based, the stand-in Debian-based; both come with a shell"
+		promPkgs  = "the stand-in is Debian-based: dpkg and apt come with the base"
+		promSize  = "Prometheus with its web UI (and, in the stand-in, Debian's base and JavaScript libraries); not held to the Go services' budget"
+		promTLS   = "it scrapes over plain HTTP on the internal ops network and calls nothing outside"
+	)
+	w = append(w,
+		Waiver{"prometheus", "IMG002", prom + promShell},
+		Waiver{"prometheus", "IMG003", prom + promPkgs},
+		Waiver{"prometheus", "IMG004", prom + suid},
+		Waiver{"prometheus", "IMG007", prom + health},
+		Waiver{"prometheus", "IMG008", prom + labels},
+		Waiver{"prometheus", "IMG009", prom + promSize},
+		Waiver{"prometheus", "IMG010", prom + layers},
+		Waiver{"prometheus", "IMG011", prom + promTLS},
+	)
 	w = append(w,
 		Waiver{"db", "IMG005", store + socket},
 		Waiver{"seed", "DF008", oneShot},
@@ -84,6 +102,8 @@ func DefaultPolicy() Policy {
 			"vote":     {8080},
 			"result":   {8081},
 			"analyzer": {8082},
+			// The monitoring profile's web UI and dashboard, on loopback like the others (CMP011).
+			"prometheus": {9090},
 		},
 		Released: []string{"vote", "worker", "result", "analyzer"},
 		Waivers:  w,

@@ -14,7 +14,7 @@ GO=${GO:-go}
 EXTRA_CA_CERTS=${EXTRA_CA_CERTS:-/usr/local/share/ca-certificates}
 readonly SUITE=bookworm
 readonly NS=voting-offline
-readonly ALL_STEPS="plugins debian golang static postgres redis"
+readonly ALL_STEPS="plugins debian golang static postgres redis prometheus"
 
 usage() {
 	cat <<EOF
@@ -31,6 +31,7 @@ this project, using only a Debian package mirror and the Go module proxy:
   static    $NS/static:nonroot      distroless-static-like runtime (also :latest)
   postgres  $NS/postgres:15         PostgreSQL 15, upstream-compatible entrypoint
   redis     $NS/redis:7.0           Redis 7.0, upstream-compatible entrypoint
+  prometheus $NS/prometheus:2.42    Prometheus 2.42 and promtool (compose profile monitoring)
 
 Idempotent: a plugin whose installed version matches is left alone; an image
 is rebuilt only when it is missing, when its recorded inputs (this script, its
@@ -648,7 +649,7 @@ if wanted plugins; then
 fi
 
 needs_base=0
-for s in golang static postgres redis; do
+for s in golang static postgres redis prometheus; do
 	wanted "$s" && needs_base=1
 done
 if wanted debian || ((needs_base)); then
@@ -678,6 +679,10 @@ fi
 if wanted redis; then
 	step "$NS/redis:7.0"
 	ensure_dir_image redis "$NS/redis:7.0"
+fi
+if wanted prometheus; then
+	step "$NS/prometheus:2.42 (compose profile monitoring)"
+	ensure_dir_image prometheus "$NS/prometheus:2.42"
 fi
 
 # ./.env at the repository root: compose reads it by itself, so plain `docker compose up` builds on
