@@ -204,25 +204,7 @@ var metricOpts = regexp.MustCompile(`(?s)(?:Counter|Gauge|Histogram|Summary)Opts
 // of the Go runtime and process collectors every service registers (platform/ops).
 func exportedMetrics(t *testing.T, root string) map[string]bool {
 	t.Helper()
-	names := map[string]bool{}
-	for _, mod := range []string{"platform", "vote", "worker", "result", "analyzer"} {
-		err := filepath.WalkDir(filepath.Join(root, mod), func(path string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-				return err
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			for _, m := range metricOpts.FindAllSubmatch(b, -1) {
-				names[string(m[1])] = true
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	names := serviceCodeMatches(t, root, metricOpts)
 	// The services declare about fifty; far fewer means the pattern no longer matches how they do.
 	if len(names) < 30 {
 		t.Fatalf("the code scan found only %d metric names, %v: does metricOpts still match how metrics are declared?", len(names), slices.Sorted(maps.Keys(names)))
@@ -272,7 +254,13 @@ func labelValues(expr string) []labelValue {
 // value a rule matches, such as reason="queue_unavailable", must be among them.
 func codeLiterals(t *testing.T, root string) map[string]bool {
 	t.Helper()
-	lit := regexp.MustCompile(`"([a-zA-Z0-9_]+)"`)
+	return serviceCodeMatches(t, root, regexp.MustCompile(`"([a-zA-Z0-9_]+)"`))
+}
+
+// serviceCodeMatches collects the first submatch of re over the services' Go code (not their
+// tests).
+func serviceCodeMatches(t *testing.T, root string, re *regexp.Regexp) map[string]bool {
+	t.Helper()
 	out := map[string]bool{}
 	for _, mod := range []string{"platform", "vote", "worker", "result", "analyzer"} {
 		err := filepath.WalkDir(filepath.Join(root, mod), func(path string, d os.DirEntry, err error) error {
@@ -283,7 +271,7 @@ func codeLiterals(t *testing.T, root string) map[string]bool {
 			if err != nil {
 				return err
 			}
-			for _, m := range lit.FindAllSubmatch(b, -1) {
+			for _, m := range re.FindAllSubmatch(b, -1) {
 				out[string(m[1])] = true
 			}
 			return nil
