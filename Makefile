@@ -146,7 +146,7 @@ release-down: ## Remove the registry and buildkitd containers and the builder (t
 
 ##@ Performance
 .PHONY: bench
-bench: images ## Measure the app on this machine -> docs/bench.md, docs/bench-*.svg (about 6 minutes)
+bench: images ## Measure the app on this machine -> docs/bench.md, docs/bench-*.svg (about 8 minutes)
 	GOWORK=off $(GO) build -C bench -o ../bin/bench . && bin/bench $(if $(COMPOSE_ENV),-compose-env $(COMPOSE_ENV)) $(BENCH_FLAGS)
 
 ##@ Audit
