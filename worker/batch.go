@@ -169,6 +169,19 @@ func (b *batchRun) apply(ctx context.Context, items []item) (dead []queue.DeadLe
 			return nil, 0, cerr
 		}
 		if ok {
+			// The control went through: try the entry once more, after it. A cause fixed between
+			// the entry's refusal and the control (a constraint dropped, a trigger replaced) must
+			// not set a valid vote aside; only a refusal that outlives a passing control does.
+			err = b.c.retry(ctx, "postgres", b.hold, func(ctx context.Context) (err error) {
+				changed, err = b.c.store.Apply(ctx, votes(items))
+				return err
+			})
+			switch {
+			case err == nil:
+				return nil, changed, nil
+			case !isolatable(err):
+				return nil, 0, err
+			}
 			kind := kindRejected
 			if isPanic(err) {
 				kind = kindPanic

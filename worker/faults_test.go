@@ -13,6 +13,7 @@ import (
 	"github.com/go-voting-app/voting-app/platform/postgres"
 	"github.com/go-voting-app/voting-app/platform/queue"
 	"github.com/go-voting-app/voting-app/testkit"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 )
@@ -145,6 +146,46 @@ func TestARefusalOfEveryVoteStallsAndLosesNothing(t *testing.T) {
 	testkit.Until(t, 10*time.Second, "ready again", func() error { return c.health.Check(ctx) })
 	if dead := r.deadLetters(); len(dead) != 0 {
 		t.Fatalf("dead letters after the fix: %v", dead)
+	}
+}
+
+// fixingStore drops the constraint "nothing" when the worker asks its control question, as an
+// operator fixing the database between a vote's refusal and that question would.
+type fixingStore struct {
+	*postgres.Store
+	pool  *pgxpool.Pool
+	fixed atomic.Bool
+}
+
+func (s *fixingStore) Try(ctx context.Context, votes []ballot.Vote) error {
+	if s.fixed.CompareAndSwap(false, true) {
+		if _, err := s.pool.Exec(ctx, `ALTER TABLE votes DROP CONSTRAINT nothing`); err != nil {
+			return err
+		}
+	}
+	return s.Store.Try(ctx, votes)
+}
+
+// A cause fixed while the worker narrows a refusal down sets no vote aside: the entry the control
+// question was about is tried again after the control passed, and applied.
+func TestAFixDuringTheControlSetsNothingAside(t *testing.T) {
+	r := defaultRig(t)
+	ctx := context.Background()
+	if _, err := r.pool.Exec(ctx, `ALTER TABLE votes ADD CONSTRAINT nothing CHECK (false) NOT VALID`); err != nil {
+		t.Fatal(err)
+	}
+	c := r.consumer("w1", fastSettings)
+	store := &fixingStore{Store: postgres.NewStore(r.pool), pool: r.pool}
+	c.store = store
+	want := r.add(randomVotes(29, 1, 1)...)
+	stop := r.start(c)
+	defer stop()
+	r.waitStored(want, 30*time.Second)
+	if !store.fixed.Load() {
+		t.Fatal("the worker never asked its control question; the test proves nothing")
+	}
+	if dead := r.deadLetters(); len(dead) != 0 {
+		t.Fatalf("a valid vote set aside for a cause fixed meanwhile: %v", dead)
 	}
 }
 
